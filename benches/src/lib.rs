@@ -1,0 +1,1 @@
+//! Benchmarks of egress: see the `[[bench]]` targets in this package and BENCHMARKS.md.

@@ -1,0 +1,111 @@
+//! The `egress` binary: a thin shell over egress-core that reads a config file (or runs the
+//! embedded default), logs to stderr, and shuts down gracefully on SIGINT or SIGTERM.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use egress_core::config::Config;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command};
+
+/// Exit code for a config that cannot be used (clap uses 2 for bad arguments too).
+const EXIT_CONFIG: u8 = 2;
+/// Exit code for a failure to start or run.
+const EXIT_RUNTIME: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    match cli.command {
+        Some(Command::Check { config }) => check(&config),
+        None => run(cli.config.as_deref()),
+    }
+}
+
+fn init_logging(default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_env("EGRESS_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Reads and checks a config file, or the embedded default when `path` is `None`.
+fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
+    let Some(path) = path else {
+        return Ok(Config::embedded_default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("egress: cannot read {}: {e}", path.display());
+        ExitCode::from(EXIT_CONFIG)
+    })?;
+    Config::from_toml(&text).map_err(|e| {
+        for mistake in &e.mistakes {
+            eprintln!("{}: {mistake}", path.display());
+        }
+        ExitCode::from(EXIT_CONFIG)
+    })
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match load(Some(path)) {
+        Ok(config) => {
+            let listeners: usize = config.sni.iter().map(|b| b.listen.len()).sum();
+            eprintln!("{}: ok ({listeners} listening address(es))", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run(path: Option<&std::path::Path>) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("egress: cannot start the runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    runtime.block_on(async {
+        let server = match config.bind().await {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("egress: {e}");
+                return ExitCode::from(EXIT_RUNTIME);
+            }
+        };
+        for addr in server.local_addrs() {
+            tracing::info!(%addr, "listening");
+        }
+        server.run(shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

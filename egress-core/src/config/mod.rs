@@ -1,0 +1,395 @@
+//! Typed configuration, read from TOML, and the running proxy built from it.
+//! Unknown keys and bad values are errors that name their line; [`Config::bind`] turns a
+//! valid config into a [`Server`] ready to run.
+//!
+//! ```
+//! use egress_core::config::Config;
+//!
+//! let config = Config::from_toml(r#"
+//! [resolver]
+//! ip_family = "ipv4"
+//!
+//! [[sni]]
+//! listen = ["127.0.0.1:9443", "127.0.0.1:10443"]
+//! upstream_port = "listener"
+//! "#).unwrap();
+//! assert_eq!(config.sni[0].listen.len(), 2);
+//!
+//! let err = Config::from_toml("[[sni]]\nlisten = [\"127.0.0.1:8443\"]\nupstrem_port = 443\n").unwrap_err();
+//! assert_eq!(err.mistakes[0].line, Some(3));
+//! ```
+
+mod duration;
+mod error;
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, Error as _};
+use toml::Spanned;
+
+pub use error::{Error, Mistake, StartError};
+
+use crate::dial::DEFAULT_CONNECT_TIMEOUT;
+use crate::relay::{DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, RelayConfig};
+use crate::resolve::{HickoryResolver, IpFamily, Resolve, ResolverConfig};
+use crate::server::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server, SniOptions, UpstreamPort, sni_stack,
+};
+use crate::target::Name;
+use crate::tls::{DEFAULT_CLIENT_HELLO_TIMEOUT, DEFAULT_MAX_CLIENT_HELLO};
+
+/// The config the binary runs when given none: an SNI proxy on 127.0.0.1:8443 to port 443,
+/// with the system resolver.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Smallest accepted `client_hello_max_bytes`: below this, real hellos do not fit.
+const MIN_CLIENT_HELLO_BYTES: usize = 512;
+/// Largest accepted `client_hello_max_bytes`: a hello is at most one 2^24 handshake message,
+/// but nothing real needs more than this.
+const MAX_CLIENT_HELLO_BYTES: usize = 1 << 20;
+/// Port of a nameserver given without one.
+const DNS_PORT: u16 = 53;
+
+/// A whole egress config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Config {
+    /// Process-wide settings.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// How names are resolved.
+    #[serde(default)]
+    pub resolver: ResolverSection,
+    /// TLS passthrough listeners routed by SNI.
+    #[serde(default)]
+    pub sni: Vec<SniSection>,
+}
+
+/// `[server]`: process-wide settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerSection {
+    /// How long open connections may run after a shutdown signal. Default: `"30s"`.
+    #[serde(
+        default = "default_shutdown_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+/// `[resolver]`: DNS settings shared by every listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ResolverSection {
+    /// Nameservers as `"ip"` or `"ip:port"` (port 53 when absent). Default: the system's
+    /// `/etc/resolv.conf`.
+    #[serde(default, deserialize_with = "deserialize_nameservers")]
+    pub nameservers: Option<Vec<SocketAddr>>,
+    /// `"ipv4"`, `"ipv6"` or `"both"` (IPv4 first). nginx's `ipv6=off` is `"ipv4"`.
+    /// Default: `"both"`.
+    #[serde(default, deserialize_with = "deserialize_ip_family")]
+    pub ip_family: IpFamily,
+    /// Static answers, consulted before DNS: `"name" = ["10.1.2.3"]`. Default: none.
+    #[serde(default)]
+    pub hosts: HashMap<Name, Vec<IpAddr>>,
+    /// Time for one DNS query. Default: `"5s"`.
+    #[serde(
+        default = "default_query_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub query_timeout: Duration,
+    /// Longest time an answer is cached, whatever its TTL. Default: `"5m"`.
+    #[serde(
+        default = "default_cache_max_ttl",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub cache_max_ttl: Duration,
+    /// Number of cached answers. Default: 1024.
+    #[serde(default = "default_cache_size")]
+    pub cache_size: u64,
+}
+
+impl Default for ResolverSection {
+    fn default() -> Self {
+        let defaults = ResolverConfig::default();
+        Self {
+            nameservers: defaults.nameservers,
+            ip_family: defaults.ip_family,
+            hosts: defaults.hosts,
+            query_timeout: defaults.query_timeout,
+            cache_max_ttl: defaults.cache_max_ttl,
+            cache_size: defaults.cache_size,
+        }
+    }
+}
+
+/// `[[sni]]`: a TLS passthrough listener routed by the ClientHello's server name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SniSection {
+    /// Addresses to listen on, `"ip:port"`. Required.
+    pub listen: Vec<Spanned<SocketAddr>>,
+    /// A port number, or `"listener"` for the port the client connected to. Default: 443.
+    #[serde(default, deserialize_with = "deserialize_upstream_port")]
+    pub upstream_port: UpstreamPort,
+    /// Most bytes read for one ClientHello. Default: 16384.
+    #[serde(default = "default_client_hello_max_bytes")]
+    pub client_hello_max_bytes: Spanned<usize>,
+    /// Time from accept for the ClientHello to arrive. Default: `"10s"`.
+    #[serde(
+        default = "default_client_hello_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub client_hello_timeout: Duration,
+    /// Time for each upstream connect attempt. Default: `"10s"`.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub connect_timeout: Duration,
+    /// Close a tunnel silent this long in both directions. Default: `"1h"`.
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub idle_timeout: Duration,
+    /// Most open connections across this block's addresses. Default: 10000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Spanned<usize>,
+}
+
+fn default_shutdown_timeout() -> Duration {
+    DEFAULT_SHUTDOWN_TIMEOUT
+}
+fn default_query_timeout() -> Duration {
+    ResolverConfig::default().query_timeout
+}
+fn default_cache_max_ttl() -> Duration {
+    ResolverConfig::default().cache_max_ttl
+}
+fn default_cache_size() -> u64 {
+    ResolverConfig::default().cache_size
+}
+fn default_client_hello_max_bytes() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_MAX_CLIENT_HELLO)
+}
+fn default_client_hello_timeout() -> Duration {
+    DEFAULT_CLIENT_HELLO_TIMEOUT
+}
+fn default_connect_timeout() -> Duration {
+    DEFAULT_CONNECT_TIMEOUT
+}
+fn default_idle_timeout() -> Duration {
+    DEFAULT_IDLE_TIMEOUT
+}
+fn default_max_connections() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_MAX_CONNECTIONS)
+}
+
+fn deserialize_nameservers<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<SocketAddr>>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    let mut out = Vec::with_capacity(texts.len());
+    for text in texts {
+        let addr = match (text.parse::<SocketAddr>(), text.parse::<IpAddr>()) {
+            (Ok(addr), _) => addr,
+            (_, Ok(ip)) => SocketAddr::new(ip, DNS_PORT),
+            _ => {
+                return Err(D::Error::custom(format_args!(
+                    "nameserver `{text}` is not an IP address or `ip:port`"
+                )));
+            }
+        };
+        out.push(addr);
+    }
+    if out.is_empty() {
+        return Err(D::Error::custom(
+            "nameservers is empty: remove the key to use the system resolver",
+        ));
+    }
+    Ok(Some(out))
+}
+
+fn deserialize_ip_family<'de, D: Deserializer<'de>>(d: D) -> Result<IpFamily, D::Error> {
+    let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    match &*text {
+        "ipv4" => Ok(IpFamily::Ipv4),
+        "ipv6" => Ok(IpFamily::Ipv6),
+        "both" => Ok(IpFamily::Both),
+        other => Err(D::Error::custom(format_args!(
+            "ip_family `{other}` is not one of \"ipv4\", \"ipv6\", \"both\""
+        ))),
+    }
+}
+
+fn deserialize_upstream_port<'de, D: Deserializer<'de>>(d: D) -> Result<UpstreamPort, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Word(String),
+    }
+    match Raw::deserialize(d) {
+        Ok(Raw::Number(n)) => match u16::try_from(n) {
+            Ok(port) if port != 0 => Ok(UpstreamPort::Fixed(port)),
+            _ => Err(D::Error::custom(format_args!(
+                "upstream_port {n} is not a port (1 to 65535)"
+            ))),
+        },
+        Ok(Raw::Word(w)) if w == "listener" => Ok(UpstreamPort::Listener),
+        _ => Err(D::Error::custom(
+            "upstream_port must be a port number or \"listener\" (the port the client connected to)",
+        )),
+    }
+}
+
+impl Config {
+    /// Reads a config from TOML text and checks it.
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] listing each mistake with its line: a TOML syntax error or unknown key
+    /// (one at a time, as the parser stops there), or every invalid value found.
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        let config: Self = toml::from_str(text).map_err(|e| Error {
+            mistakes: vec![Mistake::at(text, e.span(), e.message().trim_end())],
+        })?;
+        let mistakes = config.check(text);
+        if mistakes.is_empty() {
+            Ok(config)
+        } else {
+            Err(Error { mistakes })
+        }
+    }
+
+    /// The embedded default config ([`DEFAULT_CONFIG`]).
+    pub fn embedded_default() -> Self {
+        Self::from_toml(DEFAULT_CONFIG)
+            .unwrap_or_else(|_| unreachable!("a unit test parses the embedded default"))
+    }
+
+    /// Checks what serde cannot: every listener has an address, no address is used twice,
+    /// limits are in range.
+    fn check(&self, text: &str) -> Vec<Mistake> {
+        let mut mistakes = Vec::new();
+        if self.sni.is_empty() {
+            mistakes.push(Mistake::at(
+                text,
+                None,
+                "no listener: add an [[sni]] block with `listen = [\"ip:port\"]`",
+            ));
+        }
+        let mut seen = HashSet::new();
+        for block in &self.sni {
+            if block.listen.is_empty() {
+                mistakes.push(Mistake::at(
+                    text,
+                    None,
+                    "an [[sni]] block has an empty `listen` list",
+                ));
+            }
+            for addr in &block.listen {
+                if !seen.insert(*addr.get_ref()) {
+                    mistakes.push(Mistake::at(
+                        text,
+                        Some(addr.span()),
+                        format!("{} is listed twice", addr.get_ref()),
+                    ));
+                }
+            }
+            let max = &block.client_hello_max_bytes;
+            if !(MIN_CLIENT_HELLO_BYTES..=MAX_CLIENT_HELLO_BYTES).contains(max.get_ref()) {
+                mistakes.push(Mistake::at(
+                    text,
+                    Some(max.span()),
+                    format!("client_hello_max_bytes must be from {MIN_CLIENT_HELLO_BYTES} to {MAX_CLIENT_HELLO_BYTES}"),
+                ));
+            }
+            if *block.max_connections.get_ref() == 0 {
+                mistakes.push(Mistake::at(
+                    text,
+                    Some(block.max_connections.span()),
+                    "max_connections must be at least 1",
+                ));
+            }
+        }
+        mistakes
+    }
+
+    /// The resolver settings as the library takes them.
+    pub fn resolver_config(&self) -> ResolverConfig {
+        let r = &self.resolver;
+        let mut config = ResolverConfig::default();
+        config.nameservers = r.nameservers.clone();
+        config.ip_family = r.ip_family;
+        config.hosts = r.hosts.clone();
+        config.query_timeout = r.query_timeout;
+        config.cache_max_ttl = r.cache_max_ttl;
+        config.cache_size = r.cache_size;
+        config
+    }
+
+    /// Builds the resolver and binds every listener, ready to [`Server::run`].
+    ///
+    /// # Errors
+    ///
+    /// A [`StartError`] when the resolver cannot be built or an address cannot be bound.
+    pub async fn bind(&self) -> Result<Server, StartError> {
+        let resolver: Arc<dyn Resolve> =
+            Arc::new(HickoryResolver::new(self.resolver_config()).map_err(StartError::Resolver)?);
+        let mut server = Server::new();
+        server.shutdown_timeout(self.server.shutdown_timeout);
+        for block in &self.sni {
+            let mut listeners = Vec::with_capacity(block.listen.len());
+            for addr in &block.listen {
+                let addr = *addr.get_ref();
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?;
+                listeners.push(listener);
+            }
+            server.serve(
+                listeners,
+                sni_stack(&block.options(), resolver.clone()),
+                *block.max_connections.get_ref(),
+            );
+        }
+        Ok(server)
+    }
+}
+
+impl SniSection {
+    /// This block's stack settings.
+    pub fn options(&self) -> SniOptions {
+        let mut options = SniOptions::default();
+        options.upstream_port = self.upstream_port;
+        options.client_hello_max_bytes = *self.client_hello_max_bytes.get_ref();
+        options.client_hello_timeout = self.client_hello_timeout;
+        options.connect_timeout = self.connect_timeout;
+        options.relay = RelayConfig {
+            idle_timeout: self.idle_timeout,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+        };
+        options
+    }
+}
+
+#[cfg(test)]
+mod tests;

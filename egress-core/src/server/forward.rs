@@ -1,0 +1,78 @@
+//! The last stage of a tunnel: dial the target, then relay the client to it.
+
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tower::{Service, ServiceExt};
+use tracing::Span;
+
+use super::Accepted;
+use crate::dial::{self, Upstream};
+use crate::relay::{self, RelayConfig, Traffic};
+use crate::target::Target;
+use crate::{BoxError, BoxFuture};
+
+/// A client connection with a decided target, ready to be connected.
+#[derive(Debug)]
+pub struct Tunnel {
+    /// The client connection.
+    pub conn: Accepted,
+    /// Where it goes.
+    pub target: Target,
+    /// Bytes already read from the client, for the upstream first.
+    pub prefix: Bytes,
+}
+
+/// Dials each [`Tunnel`]'s target with the inner connector `D`, then relays until both
+/// sides close. Records `upstream`, `up` and `down` on the connection's span.
+#[derive(Debug, Clone)]
+pub struct Forward<D> {
+    dial: D,
+    relay: RelayConfig,
+}
+
+impl<D> Forward<D> {
+    /// Forwards with the connector `dial` and the relay settings `relay`.
+    pub fn new(dial: D, relay: RelayConfig) -> Self {
+        Self { dial, relay }
+    }
+}
+
+impl<D> Service<Tunnel> for Forward<D>
+where
+    D: Service<Target, Response = Upstream, Error = dial::Error> + Clone + Send + 'static,
+    D::Future: Send,
+{
+    type Response = Traffic;
+    type Error = BoxError;
+    type Future = BoxFuture<Traffic>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.dial.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, tunnel: Tunnel) -> Self::Future {
+        let dial = self.dial.clone();
+        let config = self.relay;
+        Box::pin(async move {
+            let Tunnel {
+                mut conn,
+                target,
+                prefix,
+            } = tunnel;
+            let span = Span::current();
+            span.record("target", tracing::field::display(&target));
+            let mut upstream = dial.oneshot(target).await?;
+            span.record("upstream", tracing::field::display(upstream.addr));
+            let result =
+                relay::relay(&mut conn.stream, &mut upstream.stream, &prefix, &config).await;
+            let traffic = match &result {
+                Ok(traffic) => *traffic,
+                Err(e) => e.traffic,
+            };
+            span.record("up", traffic.client_to_upstream);
+            span.record("down", traffic.upstream_to_client);
+            Ok(result?)
+        })
+    }
+}

@@ -1,0 +1,11 @@
+//! Serving: accept loops with a connection limit and graceful shutdown ([`Server`]), and the
+//! tower stack of each kind of listener ([`sni_stack`]). The stacks are assembled in one
+//! short function each, so the whole path of a connection reads in one place.
+
+mod forward;
+mod listener;
+mod sni;
+
+pub use forward::{Forward, Tunnel};
+pub use listener::{Accepted, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server};
+pub use sni::{RouteError, SniOptions, UpstreamPort, route, sni_stack};

@@ -1,0 +1,1 @@
+//! Runnable examples of egress-core: see the `[[example]]` targets in this package.

@@ -336,14 +336,14 @@ impl Config {
     /// The resolver settings as the library takes them.
     pub fn resolver_config(&self) -> ResolverConfig {
         let r = &self.resolver;
-        let mut config = ResolverConfig::default();
-        config.nameservers = r.nameservers.clone();
-        config.ip_family = r.ip_family;
-        config.hosts = r.hosts.clone();
-        config.query_timeout = r.query_timeout;
-        config.cache_max_ttl = r.cache_max_ttl;
-        config.cache_size = r.cache_size;
-        config
+        ResolverConfig {
+            nameservers: r.nameservers.clone(),
+            ip_family: r.ip_family,
+            hosts: r.hosts.clone(),
+            query_timeout: r.query_timeout,
+            cache_max_ttl: r.cache_max_ttl,
+            cache_size: r.cache_size,
+        }
     }
 
     /// Builds the resolver and binds every listener, ready to [`Server::run`].
@@ -378,16 +378,16 @@ impl Config {
 impl SniSection {
     /// This block's stack settings.
     pub fn options(&self) -> SniOptions {
-        let mut options = SniOptions::default();
-        options.upstream_port = self.upstream_port;
-        options.client_hello_max_bytes = *self.client_hello_max_bytes.get_ref();
-        options.client_hello_timeout = self.client_hello_timeout;
-        options.connect_timeout = self.connect_timeout;
-        options.relay = RelayConfig {
-            idle_timeout: self.idle_timeout,
-            buffer_size: DEFAULT_BUFFER_SIZE,
-        };
-        options
+        SniOptions {
+            upstream_port: self.upstream_port,
+            client_hello_max_bytes: *self.client_hello_max_bytes.get_ref(),
+            client_hello_timeout: self.client_hello_timeout,
+            connect_timeout: self.connect_timeout,
+            relay: RelayConfig {
+                idle_timeout: self.idle_timeout,
+                buffer_size: DEFAULT_BUFFER_SIZE,
+            },
+        }
     }
 }
 

@@ -1,1 +1,156 @@
+use super::*;
 
+fn mistakes(text: &str) -> Vec<String> {
+    Config::from_toml(text)
+        .unwrap_err()
+        .mistakes
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn embedded_default_is_an_sni_proxy_on_loopback_to_443() {
+    let config = Config::from_toml(DEFAULT_CONFIG).unwrap();
+    assert_eq!(config.sni.len(), 1);
+    assert_eq!(
+        *config.sni[0].listen[0].get_ref(),
+        "127.0.0.1:8443".parse().unwrap()
+    );
+    assert_eq!(config.sni[0].upstream_port, UpstreamPort::Fixed(443));
+    assert_eq!(config.resolver.nameservers, None);
+}
+
+#[test]
+fn reads_the_design_example() {
+    let config = Config::from_toml(
+        r#"
+[resolver]
+nameservers = ["8.8.8.8:53", "1.1.1.1", "[2001:db8::1]:5353"]
+ip_family = "ipv4"
+
+[resolver.hosts]
+"api.internal.example" = ["10.1.2.3"]
+
+[[sni]]
+listen = ["0.0.0.0:8443"]
+upstream_port = 443
+
+[[sni]]
+listen = ["0.0.0.0:9443", "0.0.0.0:10443"]
+upstream_port = "listener"
+idle_timeout = "10m"
+"#,
+    )
+    .unwrap();
+    let resolver = config.resolver_config();
+    assert_eq!(
+        resolver.nameservers.unwrap(),
+        [
+            "8.8.8.8:53".parse().unwrap(),
+            "1.1.1.1:53".parse().unwrap(),
+            "[2001:db8::1]:5353".parse().unwrap()
+        ]
+    );
+    assert_eq!(resolver.ip_family, IpFamily::Ipv4);
+    let name: Name = "api.internal.example".parse().unwrap();
+    assert_eq!(
+        resolver.hosts[&name],
+        ["10.1.2.3".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(config.sni[1].upstream_port, UpstreamPort::Listener);
+    let options = config.sni[1].options();
+    assert_eq!(options.relay.idle_timeout, Duration::from_secs(600));
+    assert_eq!(options.connect_timeout, Duration::from_secs(10));
+}
+
+#[test]
+fn unknown_keys_name_their_line() {
+    let errors = mistakes("[[sni]]\nlisten = [\"127.0.0.1:1\"]\nupstream = 443\n");
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].starts_with("line 3, column 1: unknown field `upstream`"),
+        "{}",
+        errors[0]
+    );
+    let errors = mistakes("[resolvr]\n");
+    assert!(errors[0].starts_with("line 1"), "{}", errors[0]);
+}
+
+#[test]
+fn bad_values_name_their_line() {
+    let cases = [
+        (
+            "[[sni]]\nlisten = [\"127.0.0.1:1\"]\nupstream_port = 0\n",
+            3,
+            "upstream_port 0",
+        ),
+        (
+            "[[sni]]\nlisten = [\"127.0.0.1:1\"]\nupstream_port = \"listner\"\n",
+            3,
+            "\"listener\"",
+        ),
+        (
+            "[[sni]]\nlisten = [\"127.0.0.1:1\"]\nupstream_port = 70000\n",
+            3,
+            "70000",
+        ),
+        ("[[sni]]\nlisten = [\"localhost:1\"]\n", 2, "socket address"),
+        (
+            "[resolver]\nip_family = \"v4\"\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n",
+            2,
+            "ip_family `v4`",
+        ),
+        (
+            "[resolver]\nnameservers = [\"dns.google\"]\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n",
+            2,
+            "dns.google",
+        ),
+        (
+            "[resolver.hosts]\n\"bad name\" = [\"10.0.0.1\"]\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n",
+            2,
+            "bad name",
+        ),
+        (
+            "[[sni]]\nlisten = [\"127.0.0.1:1\"]\nidle_timeout = \"10\"\n",
+            3,
+            "no unit",
+        ),
+        (
+            "[[sni]]\nlisten = [\"127.0.0.1:1\"]\nclient_hello_max_bytes = 100\n",
+            3,
+            "client_hello_max_bytes",
+        ),
+        (
+            "[[sni]]\nlisten = [\"127.0.0.1:1\"]\nmax_connections = 0\n",
+            3,
+            "max_connections",
+        ),
+        (
+            "[[sni]]\nlisten = [\"127.0.0.1:1\"]\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n",
+            4,
+            "listed twice",
+        ),
+    ];
+    for (text, line, needle) in cases {
+        let errors = mistakes(text);
+        assert!(
+            errors[0].starts_with(&format!("line {line},")),
+            "{text:?}: {errors:?}"
+        );
+        assert!(errors[0].contains(needle), "{text:?}: {errors:?}");
+    }
+}
+
+#[test]
+fn every_semantic_mistake_is_reported() {
+    let errors = mistakes(
+        "[[sni]]\nlisten = [\"127.0.0.1:1\", \"127.0.0.1:1\"]\nmax_connections = 0\nclient_hello_max_bytes = 1\n",
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+}
+
+#[test]
+fn a_config_without_listeners_is_refused() {
+    assert!(mistakes("[resolver]\nip_family = \"both\"\n")[0].contains("no listener"));
+}

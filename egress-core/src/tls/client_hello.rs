@@ -155,7 +155,7 @@ impl ClientHelloReader {
                 let have = self.raw.len() - self.record_start;
                 if have < RECORD_HEADER {
                     return Ok(Progress::NeedMore {
-                        at_least: RECORD_HEADER - have,
+                        at_least: header_checkpoint(have),
                     });
                 }
             }
@@ -169,8 +169,15 @@ impl ClientHelloReader {
             data = &data[take..];
             self.check_message_header()?;
             if self.raw.len() < end {
+                let in_record = end - self.raw.len();
+                // The handshake type and length are checked as soon as each arrives.
+                let at_least = match self.message.len() {
+                    0 => 1,
+                    n if n < HANDSHAKE_HEADER => HANDSHAKE_HEADER - n,
+                    _ => in_record,
+                };
                 return Ok(Progress::NeedMore {
-                    at_least: end - self.raw.len(),
+                    at_least: at_least.min(in_record),
                 });
             }
             // The record is complete: the hello ends here, or continues in the next record.
@@ -192,20 +199,20 @@ impl ClientHelloReader {
     fn check_record_header(&self) -> Result<(), Error> {
         let header = &self.raw[self.record_start..];
         let first = self.record_start == 0;
-        match header.first() {
-            None | Some(&CONTENT_HANDSHAKE) => {}
-            Some(&CONTENT_ALERT) => return Err(Error::Alert),
-            Some(&b) if !first => return Err(Error::UnexpectedRecord { content_type: b }),
+        match header.first().copied() {
+            None | Some(CONTENT_HANDSHAKE) => {}
+            Some(CONTENT_ALERT) => return Err(Error::Alert),
             Some(
-                &(b @ CONTENT_CHANGE_CIPHER_SPEC
-                | b @ CONTENT_APPLICATION_DATA
-                | b @ CONTENT_HEARTBEAT),
-            ) => return Err(Error::UnexpectedRecord { content_type: b }),
-            Some(&b) if b & 0x80 != 0 => return Err(Error::Sslv2),
-            Some(&b) => return Err(Error::NotTls { first_byte: b }),
+                b @ (CONTENT_CHANGE_CIPHER_SPEC | CONTENT_APPLICATION_DATA | CONTENT_HEARTBEAT),
+            ) => {
+                return Err(Error::UnexpectedRecord { content_type: b });
+            }
+            Some(b) if !first => return Err(Error::UnexpectedRecord { content_type: b }),
+            Some(b) if b & 0x80 != 0 => return Err(Error::Sslv2),
+            Some(b) => return Err(Error::NotTls { first_byte: b }),
         }
         if let [_, major, minor, ..] = *header {
-            if major != 3 || minor > 4 {
+            if major != 3 {
                 return Err(Error::BadRecordVersion(u16::from_be_bytes([major, minor])));
             }
         }
@@ -251,6 +258,16 @@ impl ClientHelloReader {
             ),
             _ => None,
         }
+    }
+}
+
+/// Bytes until the next record-header check, given `have` header bytes: the content type
+/// (byte 1), the version (bytes 2 and 3) and the length (bytes 4 and 5) are each checked as
+/// soon as they are whole.
+fn header_checkpoint(have: usize) -> usize {
+    match have {
+        1 | 3 => 2,
+        _ => 1,
     }
 }
 
@@ -329,6 +346,14 @@ fn walk(body: &[u8]) -> Result<(u16, &[u8], Vec<Extension<'_>>), Error> {
     Ok((legacy_version, block, extensions))
 }
 
+/// The 16-bit list length that opens an extension body.
+fn list_len16(data: &[u8]) -> Option<usize> {
+    match data {
+        [hi, lo, ..] => Some(usize::from(u16::from_be_bytes([*hi, *lo]))),
+        _ => None,
+    }
+}
+
 /// GREASE values (RFC 8701) look like 0x?a?a with both bytes equal.
 fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
@@ -341,11 +366,7 @@ fn parse(message: &[u8]) -> Result<ClientHello, Error> {
     // tls-parser reads the message; our walk above has already checked the lengths it
     // tolerates, and the two must agree on what the extensions are.
     let hello = match tls_parser::parse_tls_message_handshake(message) {
-        Ok((rest, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(hello))))
-            if rest.is_empty() =>
-        {
-            hello
-        }
+        Ok(([], TlsMessage::Handshake(TlsMessageHandshake::ClientHello(hello)))) => hello,
         _ => return Err(Error::Malformed("tls-parser rejects the ClientHello")),
     };
     if hello.version.0 != legacy_version || hello.ext.unwrap_or(&[]) != block {
@@ -369,7 +390,7 @@ fn parse(message: &[u8]) -> Result<ClientHello, Error> {
         match (ext.kind, parsed) {
             (EXT_SERVER_NAME, TlsExtension::SNI(names)) => {
                 let encoded: usize = 2 + names.iter().map(|(_, n)| 3 + n.len()).sum::<usize>();
-                if encoded != ext.data.len() {
+                if encoded != ext.data.len() || list_len16(ext.data) != Some(encoded - 2) {
                     return Err(Error::Malformed("server_name lengths are inconsistent"));
                 }
                 let (kind, name) = match names[..] {
@@ -385,6 +406,7 @@ fn parse(message: &[u8]) -> Result<ClientHello, Error> {
             (EXT_ALPN, TlsExtension::ALPN(protocols)) => {
                 let encoded: usize = 2 + protocols.iter().map(|p| 1 + p.len()).sum::<usize>();
                 if encoded != ext.data.len()
+                    || list_len16(ext.data) != Some(encoded - 2)
                     || protocols.is_empty()
                     || protocols.iter().any(|p| p.is_empty())
                 {
@@ -393,7 +415,10 @@ fn parse(message: &[u8]) -> Result<ClientHello, Error> {
                 out.alpn = protocols.iter().map(|p| p.to_vec()).collect();
             }
             (EXT_SUPPORTED_VERSIONS, TlsExtension::SupportedVersions(versions)) => {
-                if 1 + 2 * versions.len() != ext.data.len() || versions.is_empty() {
+                if 1 + 2 * versions.len() != ext.data.len()
+                    || ext.data.first().map(|n| usize::from(*n)) != Some(2 * versions.len())
+                    || versions.is_empty()
+                {
                     return Err(Error::Malformed(
                         "supported_versions lengths are inconsistent",
                     ));

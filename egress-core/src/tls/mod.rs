@@ -79,7 +79,7 @@ where
         Box::pin(async move {
             let (hello, prefix) = read_client_hello(&mut conn.stream, max_bytes, deadline).await?;
             if let Some(name) = hello.server_name() {
-                tracing::Span::current().record("sni", name.as_str());
+                tracing::Span::current().record("sni", tracing::field::display(name));
             }
             inner
                 .oneshot(Sniffed {

@@ -1,0 +1,53 @@
+//! Runs egress from a TOML config inside the test, on loopback.
+
+use std::net::SocketAddr;
+
+use egress_core::config::Config;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running proxy; dropping it does not stop it, [`Proxy::stop`] does.
+pub struct Proxy {
+    pub addrs: Vec<SocketAddr>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(toml: &str) -> Proxy {
+        let config =
+            Config::from_toml(toml).unwrap_or_else(|e| panic!("bad test config: {e}\n{toml}"));
+        let server = config.bind().await.unwrap();
+        let addrs = server.local_addrs();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Proxy {
+            addrs,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Begins graceful shutdown and returns the task that ends when it is done.
+    pub fn stop(mut self) -> JoinHandle<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+    }
+}
+
+/// A free port on `ip` (bound then released).
+pub fn free_port(ip: &str) -> u16 {
+    std::net::TcpListener::bind((ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

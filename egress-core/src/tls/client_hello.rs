@@ -91,8 +91,9 @@ impl ClientHello {
 /// use egress_core::tls::{ClientHelloReader, Progress};
 ///
 /// let mut reader = ClientHelloReader::default();
-/// // A record header alone is not enough.
-/// assert!(matches!(reader.feed(&[22, 3, 1, 0, 200]), Ok(Progress::NeedMore { at_least: 200 })));
+/// // A record header and a handshake header: 196 more bytes before anything can change.
+/// let header = [22, 3, 1, 0, 200, 1, 0, 0, 196];
+/// assert!(matches!(reader.feed(&header), Ok(Progress::NeedMore { at_least: 196 })));
 /// // Plain HTTP is refused at its first byte.
 /// assert!(ClientHelloReader::default().feed(b"GET / HTTP/1.1\r\n").is_err());
 /// ```

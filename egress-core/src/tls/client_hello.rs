@@ -164,7 +164,11 @@ impl ClientHelloReader {
             let end = self.record_start
                 + RECORD_HEADER
                 + usize::from(u16::from_be_bytes([header[3], header[4]]));
-            let take = data.len().min(end - self.raw.len());
+            let missing = end - self.raw.len();
+            // One allocation per record, not one per read.
+            self.raw.reserve(missing);
+            self.message.reserve(missing);
+            let take = data.len().min(missing);
             self.raw.extend_from_slice(&data[..take]);
             self.message.extend_from_slice(&data[..take]);
             data = &data[take..];

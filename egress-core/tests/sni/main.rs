@@ -91,6 +91,30 @@ async fn send(proxy: SocketAddr, chunks: &[&[u8]]) -> Vec<u8> {
     read_to_close(&mut stream).await
 }
 
+/// A plain upstream listener, and a proxy routing `www.example.com` to it with extra
+/// `[server]` and `[[sni]]` settings.
+async fn proxy_to_listener(server: &str, sni: &str) -> (Proxy, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let text = format!(
+        "[server]\n{server}\n\n{}",
+        config("127.0.0.1:0", &port, &["www.example.com"], sni)
+    );
+    (Proxy::start(&text).await, listener)
+}
+
+/// Opens a tunnel through `proxy` to `listener`: the client sends the curl hello, and the
+/// upstream has read it.
+async fn open_tunnel(proxy: SocketAddr, listener: &TcpListener) -> (TcpStream, TcpStream) {
+    let mut client = TcpStream::connect(proxy).await.unwrap();
+    client.write_all(hello::CURL).await.unwrap();
+    let (mut upstream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let mut got = vec![0; hello::CURL.len()];
+    upstream.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, hello::CURL);
+    (client, upstream)
+}
+
 #[tokio::test]
 async fn rustls_client_reaches_rustls_upstream_by_static_override() {
     let pki = Pki::new(&["www.example.test"]);
@@ -372,21 +396,8 @@ async fn half_close_propagates_both_ways() {
 
 #[tokio::test]
 async fn idle_tunnels_are_closed() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let proxy = Proxy::start(&config(
-        "127.0.0.1:0",
-        &port.to_string(),
-        &["www.example.com"],
-        "idle_timeout = \"300ms\"",
-    ))
-    .await;
-
-    let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
-    client.write_all(hello::CURL).await.unwrap();
-    let (mut upstream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
-    let mut got = vec![0; hello::CURL.len()];
-    upstream.read_exact(&mut got).await.unwrap();
+    let (proxy, listener) = proxy_to_listener("", "idle_timeout = \"300ms\"").await;
+    let (mut client, mut upstream) = open_tunnel(proxy.addr(), &listener).await;
     // Nobody sends anything more: both sides are closed by the proxy.
     assert!(read_to_close(&mut client).await.is_empty());
     assert!(read_to_close(&mut upstream).await.is_empty());
@@ -422,21 +433,8 @@ async fn connect_refused_closes_the_client() {
 
 #[tokio::test]
 async fn connections_over_the_limit_are_closed_at_once() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let proxy = Proxy::start(&config(
-        "127.0.0.1:0",
-        &port.to_string(),
-        &["www.example.com"],
-        "max_connections = 1",
-    ))
-    .await;
-
-    let mut first = TcpStream::connect(proxy.addr()).await.unwrap();
-    first.write_all(hello::CURL).await.unwrap();
-    let (mut upstream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
-    let mut got = vec![0; hello::CURL.len()];
-    upstream.read_exact(&mut got).await.unwrap();
+    let (proxy, listener) = proxy_to_listener("", "max_connections = 1").await;
+    let (mut first, mut upstream) = open_tunnel(proxy.addr(), &listener).await;
 
     let mut second = TcpStream::connect(proxy.addr()).await.unwrap();
     let _ = second.write_all(hello::CURL).await;
@@ -451,20 +449,9 @@ async fn connections_over_the_limit_are_closed_at_once() {
 
 #[tokio::test]
 async fn shutdown_stops_accepting_and_lets_open_tunnels_finish() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let proxy = Proxy::start(&format!(
-        "[server]\nshutdown_timeout = \"1h\"\n\n{}",
-        config("127.0.0.1:0", &port.to_string(), &["www.example.com"], "")
-    ))
-    .await;
+    let (proxy, listener) = proxy_to_listener("shutdown_timeout = \"1h\"", "").await;
     let addr = proxy.addr();
-
-    let mut client = TcpStream::connect(addr).await.unwrap();
-    client.write_all(hello::CURL).await.unwrap();
-    let (mut upstream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
-    let mut got = vec![0; hello::CURL.len()];
-    upstream.read_exact(&mut got).await.unwrap();
+    let (mut client, mut upstream) = open_tunnel(addr, &listener).await;
 
     let stopped = proxy.stop();
     // The listener closes: new connections are refused (bounded retry while it closes).
@@ -494,18 +481,9 @@ async fn shutdown_stops_accepting_and_lets_open_tunnels_finish() {
 
 #[tokio::test]
 async fn shutdown_deadline_closes_lingering_tunnels() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let proxy = Proxy::start(&format!(
-        "[server]\nshutdown_timeout = \"200ms\"\n\n{}",
-        config("127.0.0.1:0", &port.to_string(), &["www.example.com"], "")
-    ))
-    .await;
-    let mut client = TcpStream::connect(proxy.addr()).await.unwrap();
-    client.write_all(hello::CURL).await.unwrap();
-    let (mut upstream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
-    let mut got = vec![0; hello::CURL.len()];
-    upstream.read_exact(&mut got).await.unwrap();
+    let (proxy, listener) = proxy_to_listener("shutdown_timeout = \"200ms\"", "").await;
+    let addr = proxy.addr();
+    let (mut client, mut upstream) = open_tunnel(addr, &listener).await;
 
     timeout(WAIT, proxy.stop())
         .await

@@ -69,6 +69,7 @@ fn run(path: Option<&std::path::Path>) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -93,6 +94,27 @@ fn run(path: Option<&std::path::Path>) -> ExitCode {
         server.run(shutdown_signal()).await;
         ExitCode::SUCCESS
     })
+}
+
+/// Raises the soft limit on open files to the hard limit, as nginx's
+/// `worker_rlimit_nofile` and Go's runtime do: each tunnel holds two descriptors, and the
+/// common soft default of 1024 would cap egress near 500 tunnels.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current == limit.maximum {
+        return;
+    }
+    let raised = Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => tracing::debug!(limit = ?limit.maximum, "raised the open-file limit"),
+        Err(e) => {
+            tracing::warn!(error = %e, soft = ?limit.current, "cannot raise the open-file limit")
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

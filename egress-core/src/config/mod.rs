@@ -296,6 +296,21 @@ impl Config {
                 "no listener: add an [[sni]] block with `listen = [\"ip:port\"]`",
             ));
         }
+        let mut empty: Vec<&Name> = self
+            .resolver
+            .hosts
+            .iter()
+            .filter(|(_, ips)| ips.is_empty())
+            .map(|(name, _)| name)
+            .collect();
+        empty.sort();
+        for name in empty {
+            mistakes.push(Mistake::at(
+                text,
+                None,
+                format!("[resolver.hosts] \"{name}\" lists no address"),
+            ));
+        }
         let mut seen = HashSet::new();
         for block in &self.sni {
             if block.listen.is_empty() {

@@ -154,3 +154,10 @@ fn every_semantic_mistake_is_reported() {
 fn a_config_without_listeners_is_refused() {
     assert!(mistakes("[resolver]\nip_family = \"both\"\n")[0].contains("no listener"));
 }
+
+#[test]
+fn a_static_host_without_addresses_is_refused() {
+    let errors =
+        mistakes("[resolver.hosts]\n\"a.example\" = []\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n");
+    assert_eq!(errors, ["[resolver.hosts] \"a.example\" lists no address"]);
+}

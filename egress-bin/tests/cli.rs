@@ -120,6 +120,24 @@ fn check_explains_each_mistake_with_its_line() {
     );
 }
 
+/// The README's first command: with no `--config`, the embedded default listens on
+/// 127.0.0.1:8443 with the system resolver.
+#[test]
+fn runs_the_embedded_default_without_a_config() {
+    let mut child = KillOnDrop(
+        Command::new(EGRESS)
+            .env("EGRESS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut log = BufReader::new(child.0.stderr.take().unwrap());
+    let mut line = String::new();
+    log.read_line(&mut line).unwrap();
+    assert!(line.contains("listening addr=127.0.0.1:8443"), "{line}");
+}
+
 #[test]
 fn a_missing_file_is_a_clear_error() {
     let out = Command::new(EGRESS)

@@ -34,6 +34,7 @@
 
 pub mod config;
 pub mod dial;
+pub mod http;
 pub mod relay;
 pub mod resolve;
 pub mod server;

@@ -171,6 +171,51 @@ impl AsRef<str> for Name {
     }
 }
 
+/// A destination host: a DNS name to resolve, or an IP address to dial as is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A normalised DNS name.
+    Name(Name),
+    /// An IP address literal.
+    Ip(IpAddr),
+}
+
+impl Host {
+    /// Reads a host from the wire: an IPv4 address in canonical dotted-quad form, an IPv6
+    /// address (without brackets), or a host name (see [`Name::from_ascii`]).
+    ///
+    /// ```
+    /// use egress_core::target::Host;
+    /// assert_eq!(Host::from_ascii(b"10.1.2.3").unwrap().to_string(), "10.1.2.3");
+    /// assert_eq!(Host::from_ascii(b"::1").unwrap().to_string(), "::1");
+    /// assert_eq!(Host::from_ascii(b"Example.COM").unwrap().to_string(), "example.com");
+    /// assert!(Host::from_ascii(b"127.1").is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`NameError`] when the bytes are neither an address nor a valid host name; numeric
+    /// spellings that are not canonical addresses (`127.1`, `0x7f000001`) are refused.
+    pub fn from_ascii(bytes: &[u8]) -> Result<Self, NameError> {
+        match std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| s.parse::<IpAddr>().ok())
+        {
+            Some(ip) => Ok(Self::Ip(ip)),
+            None => Name::from_ascii(bytes).map(Self::Name),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Name(name) => fmt::Display::fmt(name, f),
+            Self::Ip(ip) => fmt::Display::fmt(ip, f),
+        }
+    }
+}
+
 /// Where the upstream port of a [`Target`] came from, for logs and for policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -179,13 +224,17 @@ pub enum PortSource {
     Fixed,
     /// The local port the client connected to (`upstream_port = "listener"`).
     Listener,
+    /// The request named it: a CONNECT authority, an absolute URI or a Host header.
+    Request,
+    /// The scheme's default (80 for `http://`).
+    SchemeDefault,
 }
 
-/// The destination of one proxied connection: a host name and a port.
+/// The destination of one proxied connection: a host and a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// The normalised host name.
-    pub name: Name,
+    /// The host to resolve or dial.
+    pub host: Host,
     /// The upstream TCP port.
     pub port: u16,
     /// Where `port` came from.
@@ -194,7 +243,10 @@ pub struct Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.name, self.port)
+        match &self.host {
+            Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            host => write!(f, "{host}:{}", self.port),
+        }
     }
 }
 

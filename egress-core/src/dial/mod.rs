@@ -15,7 +15,7 @@ pub use error::Error;
 
 use crate::BoxFuture;
 use crate::resolve::Resolve;
-use crate::target::Target;
+use crate::target::{Host, Target};
 
 /// Default time for one TCP connect attempt, like nginx's `proxy_connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,12 +36,12 @@ pub struct Upstream {
 /// use std::sync::Arc;
 /// use egress_core::dial::{Dial, DEFAULT_CONNECT_TIMEOUT};
 /// use egress_core::resolve::{HickoryResolver, ResolverConfig};
-/// use egress_core::target::{PortSource, Target};
+/// use egress_core::target::{Host, PortSource, Target};
 /// use tower::ServiceExt;
 ///
 /// let resolver = Arc::new(HickoryResolver::new(ResolverConfig::default())?);
 /// let dial = Dial::new(resolver, DEFAULT_CONNECT_TIMEOUT);
-/// let target = Target { name: "example.com".parse()?, port: 443, port_source: PortSource::Fixed };
+/// let target = Target { host: Host::Name("example.com".parse()?), port: 443, port_source: PortSource::Fixed };
 /// let upstream = dial.oneshot(target).await?;
 /// println!("connected to {}", upstream.addr);
 /// # Ok(()) }
@@ -74,11 +74,10 @@ impl Service<Target> for Dial {
     fn call(&mut self, target: Target) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let ips = this
-                .resolver
-                .resolve(&target.name)
-                .await
-                .map_err(Error::Resolve)?;
+            let ips = match &target.host {
+                Host::Name(name) => this.resolver.resolve(name).await.map_err(Error::Resolve)?,
+                Host::Ip(ip) => vec![*ip],
+            };
             let addrs = ips.into_iter().map(|ip| SocketAddr::new(ip, target.port));
             connect(addrs, this.connect_timeout).await
         })

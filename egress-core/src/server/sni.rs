@@ -12,7 +12,7 @@ use crate::BoxError;
 use crate::dial::{DEFAULT_CONNECT_TIMEOUT, Dial};
 use crate::relay::{RelayConfig, Traffic};
 use crate::resolve::Resolve;
-use crate::target::{PortSource, Target};
+use crate::target::{Host, PortSource, Target};
 use crate::tls::{DEFAULT_CLIENT_HELLO_TIMEOUT, DEFAULT_MAX_CLIENT_HELLO, SniffLayer, Sniffed};
 
 /// Which upstream port an SNI listener connects to.
@@ -68,7 +68,7 @@ pub fn route(port: UpstreamPort, sniffed: Sniffed) -> Result<Tunnel, RouteError>
     Ok(Tunnel {
         conn,
         target: Target {
-            name,
+            host: Host::Name(name),
             port,
             port_source,
         },

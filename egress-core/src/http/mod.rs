@@ -1,0 +1,11 @@
+//! HTTP/1.x for a forward proxy: request-head parsing, body framing and error responses,
+//! all sans-IO. The listener's async shell lives in `server::http`.
+
+mod error;
+mod head;
+
+pub use error::HeadError;
+pub use head::{
+    BodyFraming, DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_HEADERS, DEFAULT_MAX_REQUEST_LINE, HeadLimits,
+    Header, Parse, RequestHead, RequestTarget, Version, parse_request_head,
+};

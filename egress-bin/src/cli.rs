@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-/// An egress proxy: TLS passthrough routed by SNI, from one config file.
+/// An egress proxy: HTTP CONNECT and plain HTTP forwarding, and TLS passthrough routed by
+/// SNI, from one config file.
 ///
-/// With no --config, egress runs its embedded default: an SNI proxy on 127.0.0.1:8443 to
-/// port 443 with the system resolver. Logs go to stderr; set EGRESS_LOG (e.g.
+/// With no --config, egress runs its embedded default: an HTTP proxy on 127.0.0.1:8080 and
+/// an SNI proxy on 127.0.0.1:8443 to port 443, with the system resolver. Logs go to stderr; set EGRESS_LOG (e.g.
 /// "debug" or "egress_core=trace") to change what is logged.
 #[derive(Debug, Parser)]
 #[command(name = "egress", version, about, long_about)]

@@ -56,7 +56,8 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
 fn check(path: &std::path::Path) -> ExitCode {
     match load(Some(path)) {
         Ok(config) => {
-            let listeners: usize = config.sni.iter().map(|b| b.listen.len()).sum();
+            let listeners: usize = config.sni.iter().map(|b| b.listen.len()).sum::<usize>()
+                + config.http.iter().map(|b| b.listen.len()).sum::<usize>();
             eprintln!("{}: ok ({listeners} listening address(es))", path.display());
             ExitCode::SUCCESS
         }

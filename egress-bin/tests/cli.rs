@@ -121,7 +121,7 @@ fn check_explains_each_mistake_with_its_line() {
 }
 
 /// The README's first command: with no `--config`, the embedded default listens on
-/// 127.0.0.1:8443 with the system resolver.
+/// 127.0.0.1:8080 (HTTP) and 127.0.0.1:8443 (SNI) with the system resolver.
 #[test]
 fn runs_the_embedded_default_without_a_config() {
     let mut child = KillOnDrop(
@@ -133,9 +133,12 @@ fn runs_the_embedded_default_without_a_config() {
             .unwrap(),
     );
     let mut log = BufReader::new(child.0.stderr.take().unwrap());
-    let mut line = String::new();
-    log.read_line(&mut line).unwrap();
-    assert!(line.contains("listening addr=127.0.0.1:8443"), "{line}");
+    let mut lines = String::new();
+    for _ in 0..2 {
+        log.read_line(&mut lines).unwrap();
+    }
+    assert!(lines.contains("listening addr=127.0.0.1:8443"), "{lines}");
+    assert!(lines.contains("listening addr=127.0.0.1:8080"), "{lines}");
 }
 
 #[test]

@@ -34,10 +34,15 @@ use toml::Spanned;
 pub use error::{Error, Mistake, StartError};
 
 use crate::dial::DEFAULT_CONNECT_TIMEOUT;
+use crate::http::{
+    DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_HEADERS, DEFAULT_MAX_REQUEST_LINE, HeadLimits,
+};
 use crate::relay::{DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, RelayConfig};
 use crate::resolve::{HickoryResolver, IpFamily, Resolve, ResolverConfig};
 use crate::server::{
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server, SniOptions, UpstreamPort, sni_stack,
+    ConnectionLimit, DEFAULT_CONNECT_PORTS, DEFAULT_HEADER_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, HttpOptions, OVERLOADED, Server, SniOptions,
+    UpstreamPort, http_stack, sni_stack,
 };
 use crate::target::Name;
 use crate::tls::{DEFAULT_CLIENT_HELLO_TIMEOUT, DEFAULT_MAX_CLIENT_HELLO};
@@ -68,6 +73,9 @@ pub struct Config {
     /// TLS passthrough listeners routed by SNI.
     #[serde(default)]
     pub sni: Vec<SniSection>,
+    /// HTTP proxy listeners: CONNECT tunnels and plain HTTP forwarding.
+    #[serde(default)]
+    pub http: Vec<HttpSection>,
 }
 
 /// `[server]`: process-wide settings.
@@ -172,6 +180,94 @@ pub struct SniSection {
     /// Most open connections across this block's addresses. Default: 10000.
     #[serde(default = "default_max_connections")]
     pub max_connections: Spanned<usize>,
+}
+
+/// `[[http]]`: an HTTP proxy listener (CONNECT and plain HTTP on one port).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct HttpSection {
+    /// Addresses to listen on, `"ip:port"`. Required.
+    pub listen: Vec<Spanned<SocketAddr>>,
+    /// Ports CONNECT may reach. Default: `[443, 563]`.
+    #[serde(default = "default_connect_ports")]
+    pub connect_ports: Spanned<Vec<u16>>,
+    /// Time for each upstream connect attempt. Default: `"10s"`.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub connect_timeout: Duration,
+    /// Time for a request head to arrive. Default: `"30s"`.
+    #[serde(
+        default = "default_header_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub header_timeout: Duration,
+    /// Time an idle keep-alive client connection is kept. Default: `"60s"`.
+    #[serde(
+        default = "default_keepalive_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub keepalive_timeout: Duration,
+    /// Close a tunnel or stalled body transfer silent this long. Default: `"1h"`.
+    #[serde(
+        default = "default_idle_timeout",
+        deserialize_with = "duration::deserialize"
+    )]
+    pub idle_timeout: Duration,
+    /// Longest request line in bytes (414 past it). Default: 8192.
+    #[serde(default = "default_max_request_line")]
+    pub max_request_line: usize,
+    /// Largest request head in bytes (431 past it). Default: 65536.
+    #[serde(default = "default_max_head_bytes")]
+    pub max_head_bytes: usize,
+    /// Most header fields (431 past it). Default: 100.
+    #[serde(default = "default_max_headers")]
+    pub max_headers: usize,
+    /// Most open connections across this block's addresses (503 past it). Default: 10000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Spanned<usize>,
+}
+
+impl HttpSection {
+    /// This block's listener settings.
+    pub fn options(&self) -> HttpOptions {
+        HttpOptions {
+            connect_ports: self.connect_ports.get_ref().clone(),
+            limits: HeadLimits {
+                max_request_line: self.max_request_line,
+                max_head_bytes: self.max_head_bytes,
+                max_headers: self.max_headers,
+            },
+            connect_timeout: self.connect_timeout,
+            header_timeout: self.header_timeout,
+            keepalive_timeout: self.keepalive_timeout,
+            relay: RelayConfig {
+                idle_timeout: self.idle_timeout,
+                buffer_size: DEFAULT_BUFFER_SIZE,
+            },
+        }
+    }
+}
+
+fn default_connect_ports() -> Spanned<Vec<u16>> {
+    Spanned::new(0..0, DEFAULT_CONNECT_PORTS.to_vec())
+}
+fn default_header_timeout() -> Duration {
+    DEFAULT_HEADER_TIMEOUT
+}
+fn default_keepalive_timeout() -> Duration {
+    DEFAULT_KEEPALIVE_TIMEOUT
+}
+fn default_max_request_line() -> usize {
+    DEFAULT_MAX_REQUEST_LINE
+}
+fn default_max_head_bytes() -> usize {
+    DEFAULT_MAX_HEAD_BYTES
+}
+fn default_max_headers() -> usize {
+    DEFAULT_MAX_HEADERS
 }
 
 fn default_shutdown_timeout() -> Duration {
@@ -289,11 +385,11 @@ impl Config {
     /// limits are in range.
     fn check(&self, text: &str) -> Vec<Mistake> {
         let mut mistakes = Vec::new();
-        if self.sni.is_empty() {
+        if self.sni.is_empty() && self.http.is_empty() {
             mistakes.push(Mistake::at(
                 text,
                 None,
-                "no listener: add an [[sni]] block with `listen = [\"ip:port\"]`",
+                "no listener: add an [[sni]] or [[http]] block with `listen = [\"ip:port\"]`",
             ));
         }
         let mut empty: Vec<&Name> = self
@@ -313,22 +409,14 @@ impl Config {
         }
         let mut seen = HashSet::new();
         for block in &self.sni {
-            if block.listen.is_empty() {
-                mistakes.push(Mistake::at(
-                    text,
-                    None,
-                    "an [[sni]] block has an empty `listen` list",
-                ));
-            }
-            for addr in &block.listen {
-                if !seen.insert(*addr.get_ref()) {
-                    mistakes.push(Mistake::at(
-                        text,
-                        Some(addr.span()),
-                        format!("{} is listed twice", addr.get_ref()),
-                    ));
-                }
-            }
+            check_listener(
+                text,
+                "[[sni]]",
+                &block.listen,
+                &block.max_connections,
+                &mut seen,
+                &mut mistakes,
+            );
             let max = &block.client_hello_max_bytes;
             if !(MIN_CLIENT_HELLO_BYTES..=MAX_CLIENT_HELLO_BYTES).contains(max.get_ref()) {
                 mistakes.push(Mistake::at(
@@ -337,14 +425,37 @@ impl Config {
                     format!("client_hello_max_bytes must be from {MIN_CLIENT_HELLO_BYTES} to {MAX_CLIENT_HELLO_BYTES}"),
                 ));
             }
-            if *block.max_connections.get_ref() == 0 {
+        }
+        for block in &self.http {
+            check_listener(
+                text,
+                "[[http]]",
+                &block.listen,
+                &block.max_connections,
+                &mut seen,
+                &mut mistakes,
+            );
+            let ports = &block.connect_ports;
+            if ports.get_ref().is_empty() || ports.get_ref().contains(&0) {
                 mistakes.push(Mistake::at(
                     text,
-                    Some(block.max_connections.span()),
-                    "max_connections must be at least 1",
+                    Some(ports.span()),
+                    "connect_ports must list ports from 1 to 65535 (at least one)",
+                ));
+            }
+            if block.max_request_line < 64
+                || block.max_head_bytes < block.max_request_line
+                || block.max_headers == 0
+            {
+                mistakes.push(Mistake::at(
+                    text,
+                    None,
+                    "an [[http]] block needs max_request_line >= 64, max_head_bytes >= max_request_line and max_headers >= 1",
                 ));
             }
         }
+        // Report in file order; mistakes without a place come last.
+        mistakes.sort_by_key(|m| (m.line.is_none(), m.line, m.column));
         mistakes
     }
 
@@ -372,22 +483,70 @@ impl Config {
         let mut server = Server::new();
         server.shutdown_timeout(self.server.shutdown_timeout);
         for block in &self.sni {
-            let mut listeners = Vec::with_capacity(block.listen.len());
-            for addr in &block.listen {
-                let addr = *addr.get_ref();
-                let listener = tokio::net::TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartError::Bind { addr, source })?;
-                listeners.push(listener);
-            }
+            let stack = sni_stack(&block.options(), resolver.clone());
             server.serve(
-                listeners,
-                sni_stack(&block.options(), resolver.clone()),
+                bind_all(&block.listen).await?,
+                stack,
                 *block.max_connections.get_ref(),
             );
         }
+        for block in &self.http {
+            let stack = http_stack(block.options(), resolver.clone());
+            let limit = ConnectionLimit::new(*block.max_connections.get_ref())
+                .with_overload_response(OVERLOADED);
+            server.serve(bind_all(&block.listen).await?, stack, limit);
+        }
         Ok(server)
     }
+}
+
+/// Checks what every listener block shares: addresses (each used once) and the limit.
+fn check_listener(
+    text: &str,
+    kind: &str,
+    listen: &[Spanned<SocketAddr>],
+    max_connections: &Spanned<usize>,
+    seen: &mut HashSet<SocketAddr>,
+    mistakes: &mut Vec<Mistake>,
+) {
+    if listen.is_empty() {
+        mistakes.push(Mistake::at(
+            text,
+            None,
+            format!("an {kind} block has an empty `listen` list"),
+        ));
+    }
+    for addr in listen {
+        if !seen.insert(*addr.get_ref()) {
+            mistakes.push(Mistake::at(
+                text,
+                Some(addr.span()),
+                format!("{} is listed twice", addr.get_ref()),
+            ));
+        }
+    }
+    if *max_connections.get_ref() == 0 {
+        mistakes.push(Mistake::at(
+            text,
+            Some(max_connections.span()),
+            "max_connections must be at least 1",
+        ));
+    }
+}
+
+/// Binds every address of a block.
+async fn bind_all(
+    listen: &[Spanned<SocketAddr>],
+) -> Result<Vec<tokio::net::TcpListener>, StartError> {
+    let mut listeners = Vec::with_capacity(listen.len());
+    for addr in listen {
+        let addr = *addr.get_ref();
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
 }
 
 impl SniSection {

@@ -10,8 +10,14 @@ fn mistakes(text: &str) -> Vec<String> {
 }
 
 #[test]
-fn embedded_default_is_an_sni_proxy_on_loopback_to_443() {
+fn embedded_default_is_an_http_proxy_and_an_sni_proxy_on_loopback() {
     let config = Config::from_toml(DEFAULT_CONFIG).unwrap();
+    assert_eq!(config.http.len(), 1);
+    assert_eq!(
+        *config.http[0].listen[0].get_ref(),
+        "127.0.0.1:8080".parse().unwrap()
+    );
+    assert_eq!(config.http[0].options().connect_ports, [443, 563]);
     assert_eq!(config.sni.len(), 1);
     assert_eq!(
         *config.sni[0].listen[0].get_ref(),
@@ -160,4 +166,29 @@ fn a_static_host_without_addresses_is_refused() {
     let errors =
         mistakes("[resolver.hosts]\n\"a.example\" = []\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n");
     assert_eq!(errors, ["[resolver.hosts] \"a.example\" lists no address"]);
+}
+
+#[test]
+fn http_blocks_read_their_knobs_and_share_the_address_check() {
+    let config = Config::from_toml(
+        "[[http]]\nlisten = [\"127.0.0.1:8080\"]\nconnect_ports = [443, 8443]\nheader_timeout = \"5s\"\nmax_headers = 50\n",
+    )
+    .unwrap();
+    let options = config.http[0].options();
+    assert_eq!(options.connect_ports, [443, 8443]);
+    assert_eq!(options.header_timeout, Duration::from_secs(5));
+    assert_eq!(options.limits.max_headers, 50);
+    assert_eq!(options.keepalive_timeout, Duration::from_secs(60));
+
+    let errors = mistakes(
+        "[[http]]\nlisten = [\"127.0.0.1:1\"]\nconnect_ports = []\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n",
+    );
+    assert!(
+        errors[0].starts_with("line 3,") && errors[0].contains("connect_ports"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("line 5,") && errors[1].contains("listed twice"),
+        "{errors:?}"
+    );
 }

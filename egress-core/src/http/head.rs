@@ -505,7 +505,7 @@ fn parse_port(bytes: &[u8]) -> Result<u16, HeadError> {
 }
 
 /// The one length every `Content-Length` value agrees on.
-fn content_length(values: &[&[u8]]) -> Result<u64, HeadError> {
+pub(super) fn content_length(values: &[&[u8]]) -> Result<u64, HeadError> {
     let mut length = None;
     for value in values {
         for item in value.split(|b| *b == b',') {
@@ -527,7 +527,7 @@ fn content_length(values: &[&[u8]]) -> Result<u64, HeadError> {
 }
 
 /// Whether the codings end in exactly one `chunked`, as the last one.
-fn ends_in_chunked(values: &[&[u8]]) -> bool {
+pub(super) fn ends_in_chunked(values: &[&[u8]]) -> bool {
     let codings: Vec<String> = tokens(values.iter().copied()).collect();
     let chunked = codings.iter().filter(|c| *c == "chunked").count();
     chunked == 1 && codings.last().is_some_and(|c| c == "chunked")
@@ -535,21 +535,26 @@ fn ends_in_chunked(values: &[&[u8]]) -> bool {
 
 /// Comma-separated tokens of header values, trimmed and lower-cased; empty items included
 /// (so `chunked,` does not end in `chunked`).
-fn tokens<'a>(values: impl Iterator<Item = &'a [u8]> + 'a) -> impl Iterator<Item = String> + 'a {
+pub(super) fn tokens<'a>(
+    values: impl Iterator<Item = &'a [u8]> + 'a,
+) -> impl Iterator<Item = String> + 'a {
     values
         .flat_map(|v| v.split(|b| *b == b','))
         .map(|t| String::from_utf8_lossy(t.trim_ascii()).to_ascii_lowercase())
 }
 
 /// The values of every header called `name` (case-insensitive).
-fn values<'a>(headers: &'a [Header], name: &'static str) -> impl Iterator<Item = &'a [u8]> + 'a {
+pub(super) fn values<'a>(
+    headers: &'a [Header],
+    name: &'static str,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
         .iter()
         .filter(move |h| h.name.eq_ignore_ascii_case(name))
         .map(|h| &h.value[..])
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(super) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 

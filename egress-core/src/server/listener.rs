@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -58,6 +59,45 @@ impl Accepted {
 
 type ConnService = BoxCloneService<Accepted, (), BoxError>;
 
+/// Bounds the open connections of a group of listeners, and says what a connection past
+/// the bound is told before it is closed.
+///
+/// ```
+/// use egress_core::server::{ConnectionLimit, OVERLOADED};
+/// let plain: ConnectionLimit = 1000.into();
+/// let http = ConnectionLimit::new(1000).with_overload_response(OVERLOADED);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimit {
+    max: usize,
+    overload_response: Option<&'static [u8]>,
+}
+
+impl ConnectionLimit {
+    /// At most `max` open connections; those past it are closed at once.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max,
+            overload_response: None,
+        }
+    }
+
+    /// Writes `response` (an HTTP 503, say) to connections past the limit before closing.
+    pub fn with_overload_response(mut self, response: &'static [u8]) -> Self {
+        self.overload_response = Some(response);
+        self
+    }
+}
+
+impl From<usize> for ConnectionLimit {
+    fn from(max: usize) -> Self {
+        Self::new(max)
+    }
+}
+
+/// Time given to writing the overload response before the connection is dropped.
+const OVERLOAD_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Runs stacks on listening sockets until shutdown.
 ///
 /// ```no_run
@@ -70,7 +110,7 @@ type ConnService = BoxCloneService<Accepted, (), BoxError>;
 /// ```
 #[derive(Debug)]
 pub struct Server {
-    accept_loops: Vec<(TcpListener, ConnService, Arc<Semaphore>)>,
+    accept_loops: Vec<AcceptLoop>,
     shutdown_timeout: Duration,
 }
 
@@ -95,23 +135,29 @@ impl Server {
         self
     }
 
-    /// Serves `service` on each of `listeners`, with at most `max_connections` open at once
-    /// across them; connections past the limit are closed at once.
+    /// Serves `service` on each of `listeners`, with at most `limit` connections open at
+    /// once across them; connections past the limit are closed at once (after the limit's
+    /// overload response, if it has one).
     pub fn serve<S>(
         &mut self,
         listeners: Vec<TcpListener>,
         service: S,
-        max_connections: usize,
+        limit: impl Into<ConnectionLimit>,
     ) -> &mut Self
     where
         S: Service<Accepted, Error = BoxError> + Clone + Send + 'static,
         S::Future: Send + 'static,
     {
         let service = BoxCloneService::new(service.map_response(|_| ()));
-        let limit = Arc::new(Semaphore::new(max_connections));
+        let limit = limit.into();
+        let permits = Arc::new(Semaphore::new(limit.max));
         for listener in listeners {
-            self.accept_loops
-                .push((listener, service.clone(), limit.clone()));
+            self.accept_loops.push(AcceptLoop {
+                listener,
+                service: service.clone(),
+                permits: permits.clone(),
+                overload_response: limit.overload_response,
+            });
         }
         self
     }
@@ -120,7 +166,7 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.accept_loops
             .iter()
-            .filter_map(|(l, _, _)| l.local_addr().ok())
+            .filter_map(|l| l.listener.local_addr().ok())
             .collect()
     }
 
@@ -130,14 +176,8 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let deadline = self.shutdown_timeout;
         let mut loops = JoinSet::new();
-        for (listener, service, limit) in self.accept_loops {
-            loops.spawn(accept_loop(
-                listener,
-                service,
-                limit,
-                stopped.clone(),
-                deadline,
-            ));
+        for accept in self.accept_loops {
+            loops.spawn(accept.run(stopped.clone(), deadline));
         }
         shutdown.await;
         tracing::info!(timeout = ?deadline, "shutting down: no new connections");
@@ -147,72 +187,97 @@ impl Server {
     }
 }
 
-async fn accept_loop(
+/// One listening socket and what serves it.
+#[derive(Debug)]
+struct AcceptLoop {
     listener: TcpListener,
     service: ConnService,
-    limit: Arc<Semaphore>,
-    mut stopped: watch::Receiver<bool>,
-    shutdown_timeout: Duration,
-) {
-    let mut conns = JoinSet::new();
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = async { stopped.wait_for(|stop| *stop).await.map(drop) } => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+    /// Shared by the listeners of one `serve` call.
+    permits: Arc<Semaphore>,
+    overload_response: Option<&'static [u8]>,
+}
+
+impl AcceptLoop {
+    async fn run(self, mut stopped: watch::Receiver<bool>, shutdown_timeout: Duration) {
+        let Self {
+            listener,
+            service,
+            permits,
+            overload_response,
+        } = self;
+        let mut conns = JoinSet::new();
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = async { stopped.wait_for(|stop| *stop).await.map(drop) } => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                tracing::warn!(peer = ?stream.peer_addr().ok(), "connection limit reached: closing");
+                if let Some(response) = overload_response {
+                    // Outside the connection set, so shutdown does not wait for it.
+                    tokio::spawn(async move {
+                        let mut stream = stream;
+                        let _ = tokio::time::timeout(
+                            OVERLOAD_WRITE_TIMEOUT,
+                            stream.write_all(response),
+                        )
+                        .await;
+                    });
+                }
+                continue;
+            };
+            let conn = match Accepted::new(stream) {
+                Ok(conn) => conn,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    tracing::debug!(error = %e, "accepted socket unusable");
                     continue;
                 }
-            },
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(peer = ?stream.peer_addr().ok(), "connection limit reached: closing");
-            continue;
-        };
-        let conn = match Accepted::new(stream) {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::debug!(error = %e, "accepted socket unusable");
-                continue;
-            }
-        };
-        let span = tracing::info_span!(
-            "conn",
-            client = %conn.client,
-            listener = %conn.local,
-            sni = Empty,
-            target = Empty,
-            upstream = Empty,
-            up = Empty,
-            down = Empty,
-        );
-        let service = service.clone();
-        conns.spawn(
-            async move {
-                let started = conn.accepted_at;
-                let result = service.oneshot(conn).await;
-                let ms = started.elapsed().as_millis();
-                match result {
-                    Ok(()) => tracing::info!(duration_ms = ms, outcome = "closed"),
-                    Err(e) => tracing::info!(duration_ms = ms, outcome = "error", error = %e),
+            };
+            let span = tracing::info_span!(
+                "conn",
+                client = %conn.client,
+                listener = %conn.local,
+                sni = Empty,
+                method = Empty,
+                target = Empty,
+                status = Empty,
+                upstream = Empty,
+                up = Empty,
+                down = Empty,
+            );
+            let service = service.clone();
+            conns.spawn(
+                async move {
+                    let started = conn.accepted_at;
+                    let result = service.oneshot(conn).await;
+                    let ms = started.elapsed().as_millis();
+                    match result {
+                        Ok(()) => tracing::info!(duration_ms = ms, outcome = "closed"),
+                        Err(e) => tracing::info!(duration_ms = ms, outcome = "error", error = %e),
+                    }
+                    drop(permit);
                 }
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
-    drop(listener);
-    let drained = tokio::time::timeout(shutdown_timeout, async {
-        while conns.join_next().await.is_some() {}
-    });
-    if drained.await.is_err() {
-        tracing::info!(
-            open = conns.len(),
-            "shutdown timeout: closing open connections"
-        );
-        conns.shutdown().await;
+                .instrument(span),
+            );
+        }
+        drop(listener);
+        let drained = tokio::time::timeout(shutdown_timeout, async {
+            while conns.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            tracing::info!(
+                open = conns.len(),
+                "shutdown timeout: closing open connections"
+            );
+            conns.shutdown().await;
+        }
     }
 }

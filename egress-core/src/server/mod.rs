@@ -3,9 +3,16 @@
 //! short function each, so the whole path of a connection reads in one place.
 
 mod forward;
+mod http;
 mod listener;
 mod sni;
 
 pub use forward::{Forward, Tunnel};
-pub use listener::{Accepted, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server};
+pub use http::{
+    DEFAULT_CONNECT_PORTS, DEFAULT_HEADER_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, HttpOptions,
+    HttpProxy, OVERLOADED, http_stack,
+};
+pub use listener::{
+    Accepted, ConnectionLimit, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server,
+};
 pub use sni::{RouteError, SniOptions, UpstreamPort, route, sni_stack};

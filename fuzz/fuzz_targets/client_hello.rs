@@ -19,6 +19,8 @@ fn answer(chunks: &[&[u8]]) -> String {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let cut = data.first().map_or(0, |b| usize::from(*b) % (data.len() + 1));
+    let cut = data
+        .first()
+        .map_or(0, |b| usize::from(*b) % (data.len() + 1));
     assert_eq!(answer(&[data]), answer(&[&data[..cut], &data[cut..]]));
 });

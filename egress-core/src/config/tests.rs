@@ -184,11 +184,11 @@ fn http_blocks_read_their_knobs_and_share_the_address_check() {
         "[[http]]\nlisten = [\"127.0.0.1:1\"]\nconnect_ports = []\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n",
     );
     assert!(
-        errors[0].starts_with("line 3,") && errors[0].contains("connect_ports"),
+        errors[0].starts_with("line 2,") && errors[0].contains("listed twice"),
         "{errors:?}"
     );
     assert!(
-        errors[1].starts_with("line 5,") && errors[1].contains("listed twice"),
+        errors[1].starts_with("line 3,") && errors[1].contains("connect_ports"),
         "{errors:?}"
     );
 }

@@ -142,6 +142,13 @@ impl Refusal {
 /// What happened to one forwarded request, for the connection loop.
 struct Exchange {
     close_client: bool,
+    /// The final status the upstream answered.
+    status: u16,
+    /// Bytes sent upstream (head and body) and to the client (head and body).
+    up: u64,
+    down: u64,
+    /// A failure after the response head was sent: the exchange is cut short.
+    error: Option<std::io::Error>,
 }
 
 impl HttpProxy {
@@ -172,13 +179,23 @@ impl HttpProxy {
             let exchange = self
                 .forward(&mut stream, &mut buf, &head, target.clone(), &mut pooled)
                 .await;
-            tracing::info!(method = head.method(), %target, path = head.path(), duration_ms = started.elapsed().as_millis(), "request");
-            match exchange {
-                Ok(Exchange {
-                    close_client: false,
-                }) => {}
-                Ok(Exchange { close_client: true }) => return Ok(()),
+            let exchange = match exchange {
+                Ok(exchange) => exchange,
                 Err(refusal) => return self.refuse(&mut stream, refusal).await,
+            };
+            tracing::info!(
+                method = head.method(),
+                %target,
+                path = head.path(),
+                status = exchange.status,
+                up = exchange.up,
+                down = exchange.down,
+                duration_ms = started.elapsed().as_millis(),
+                error = exchange.error.as_ref().map(tracing::field::display),
+                "request"
+            );
+            if exchange.close_client {
+                return Ok(());
             }
             deadline = Instant::now() + self.options.keepalive_timeout;
         }
@@ -320,7 +337,8 @@ impl HttpProxy {
                 Err(e) => return Err(Refusal::from_dial(&e)),
             },
         };
-        if let Err(e) = upstream.write_all(&head.upstream_head()).await {
+        let upstream_head = head.upstream_head();
+        if let Err(e) = upstream.write_all(&upstream_head).await {
             return Err(Refusal {
                 status: 502,
                 reason: "upstream_write_failed",
@@ -342,18 +360,42 @@ impl HttpProxy {
             race_response(request, response).await
         };
         let response = response?;
+        let mut exchange = Exchange {
+            close_client: response.close_client,
+            status: response.status,
+            up: upstream_head.len() as u64,
+            down: response.bytes,
+            error: response.error,
+        };
+        match request_done {
+            Some(Ok(sent)) => exchange.up += sent,
+            // The body did not finish: the rest of it cannot be told from the next request.
+            Some(Err(e)) => {
+                exchange.close_client = true;
+                exchange.error.get_or_insert(e);
+            }
+            None => exchange.close_client = true,
+        }
         if let Some(leftover) = response.upgraded {
             // A WebSocket (or other) upgrade: the connection is a tunnel from here on.
-            client.write_all(&leftover).await.map_err(client_gone)?;
-            let _ = relay::relay(client, &mut upstream, buf, &self.options.relay).await;
-            return Ok(Exchange { close_client: true });
+            exchange.close_client = true;
+            if let Err(e) = client.write_all(&leftover).await {
+                exchange.error = Some(e);
+                return Ok(exchange);
+            }
+            match relay::relay(client, &mut upstream, buf, &self.options.relay).await {
+                Ok(traffic) => {
+                    exchange.up += traffic.client_to_upstream;
+                    exchange.down += leftover.len() as u64 + traffic.upstream_to_client;
+                }
+                Err(e) => exchange.error = Some(std::io::Error::other(e)),
+            }
+            return Ok(exchange);
         }
-        let body_ok = matches!(request_done, Some(Ok(_)));
-        let close_client = response.close_client || !body_ok;
-        if response.reusable && body_ok && !close_client {
+        if response.reusable && !exchange.close_client && exchange.error.is_none() {
             *pooled = Some((target, upstream));
         }
-        Ok(Exchange { close_client })
+        Ok(exchange)
     }
 
     /// Reads the upstream's response (passing 1xx interim responses on) and streams it to
@@ -419,37 +461,53 @@ impl HttpProxy {
             }
             break head;
         };
-        Span::current().record("status", head.status());
         let close_client = !request.keep_alive() || head.body() == ResponseBody::UntilClose;
-        client
-            .write_all(&head.client_head(close_client))
-            .await
-            .map_err(client_gone)?;
+        let client_head = head.client_head(close_client);
+        let mut response = Response {
+            status: head.status(),
+            close_client,
+            reusable: false,
+            upgraded: None,
+            bytes: client_head.len() as u64,
+            error: None,
+        };
+        // From here on the client has (part of) a response: failures cut it short, they
+        // cannot become an error response.
+        if let Err(e) = client.write_all(&client_head).await {
+            response.close_client = true;
+            response.error = Some(e);
+            return Ok(response);
+        }
         buf.advance(head.len());
         if head.status() == 101 {
-            return Ok(Response {
-                close_client: true,
-                reusable: false,
-                upgraded: Some(buf),
-            });
+            response.upgraded = Some(buf);
+            return Ok(response);
         }
-        copy_body(upstream, client, &mut buf, head.body().into(), idle)
-            .await
-            .map_err(client_gone)?;
-        Ok(Response {
-            close_client,
-            reusable: head.upstream_reusable() && buf.is_empty(),
-            upgraded: None,
-        })
+        match copy_body(upstream, client, &mut buf, head.body().into(), idle).await {
+            Ok(n) => {
+                response.bytes += n;
+                response.reusable = head.upstream_reusable() && buf.is_empty();
+            }
+            Err(e) => {
+                response.close_client = true;
+                response.error = Some(e);
+            }
+        }
+        Ok(response)
     }
 }
 
 /// What the response side reports.
 struct Response {
+    status: u16,
     close_client: bool,
     reusable: bool,
     /// After a 101, the bytes the upstream sent past the head.
     upgraded: Option<BytesMut>,
+    /// Bytes written to the client.
+    bytes: u64,
+    /// A failure after the head was sent.
+    error: Option<std::io::Error>,
 }
 
 fn client_gone(e: std::io::Error) -> Refusal {

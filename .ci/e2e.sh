@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# End-to-end test of the egress binary with real clients (curl, openssl), on loopback only.
+# End-to-end test of the egress binary with real clients (curl, openssl, Go's net/http), on
+# loopback only: the SNI listeners, and the HTTP proxy listener (CONNECT and plain HTTP).
 #
 #   .ci/e2e.sh path/to/egress
 #
-# Needs bash, python3 (to pick free ports), openssl and curl. Every client call has a
-# timeout, every wait is a bounded loop, and every background process is killed on exit.
-# On failure the egress log is printed and the script exits non-zero.
+# Needs bash, python3 (free ports, and `python3 -m http.server` as the plain HTTP upstream),
+# openssl, curl and go (golang-go; the client in .ci/go uses only the standard library, so
+# nothing is downloaded). Every client call has a timeout, every wait is a bounded loop, and
+# every background process is killed on exit. On failure the logs are printed and the script
+# exits non-zero.
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -21,16 +24,31 @@ fi
 for tool in openssl curl python3 timeout; do
   command -v "$tool" >/dev/null || { echo "e2e: $tool is not installed" >&2; exit 1; }
 done
+if ! command -v go >/dev/null; then
+  cat >&2 <<'EOF'
+e2e: FAILED: `go` is not installed, and the Go net/http client check (.ci/go) needs it.
+     Install it with: apt-get install -y --no-install-recommends golang-go
+     (.ci/run does this when it can run apt-get as root or with sudo).
+EOF
+  exit 1
+fi
+CI_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# Seconds allowed for one client call, and for egress to stop after SIGTERM.
+# Seconds allowed for one client call, and for egress to stop after SIGTERM; for building
+# the Go client (a cold build cache compiles part of the standard library).
 CLIENT_TIMEOUT=10
 STOP_TIMEOUT=10
+GO_BUILD_TIMEOUT=300
+# Rounds of requests the Go client sends on its one Transport.
+GO_ROUNDS=3
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/egress-e2e.XXXXXX")
 LOG=$WORK/egress.log
 UPLOG=$WORK/s_server.log
+PLAINLOG=$WORK/http.server.log
 : >"$LOG"
 UP_PID=
+PLAIN_PID=
 EGRESS_PID=
 
 step() { printf '\n--- e2e: %s\n' "$*"; }
@@ -46,8 +64,8 @@ plain_log() { sed 's/\x1b\[[0-9;]*m//g' "$LOG"; }
 # Kills what is still running, shows the logs when something failed, removes the temp dir.
 cleanup() {
   local status=$?
-  trap - EXIT INT TERM
-  for pid in $EGRESS_PID $UP_PID; do
+  trap - EXIT HUP INT PIPE TERM
+  for pid in $EGRESS_PID $UP_PID $PLAIN_PID; do
     kill -KILL "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   done
@@ -56,13 +74,17 @@ cleanup() {
     plain_log >&2 || true
     printf '===== openssl s_server log =====\n' >&2
     tail -n 50 "$UPLOG" >&2 2>/dev/null || true
+    printf '===== python3 -m http.server log =====\n' >&2
+    tail -n 50 "$PLAINLOG" >&2 2>/dev/null || true
     printf '===== end of logs =====\n' >&2
   fi
   rm -rf "$WORK"
   exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 129' HUP
 trap 'exit 130' INT
+trap 'exit 141' PIPE
 trap 'exit 143' TERM
 
 # Whether process $1, our child, has exited (a zombie counts as exited; kill -0 does not say so).
@@ -122,7 +144,7 @@ check_status_page() {
 }
 
 step "pick free loopback ports"
-read -r SNI UP < <(python3 - <<'PY' || true
+read -r SNI UP HTTP PLAIN < <(python3 - <<'PY' || true
 import socket
 
 def free(hosts):
@@ -146,15 +168,30 @@ def free(hosts):
                 s.close()
     raise SystemExit("no free port")
 
-sni = free(["127.0.0.1"])
-up = sni
-while up == sni:
-    up = free(["127.0.0.1", "127.0.0.2"])
-print(sni, up)
+ports = []
+while len(ports) < 4:
+    # The second port (the TLS upstream) must also be free on 127.0.0.2.
+    p = free(["127.0.0.1", "127.0.0.2"] if len(ports) == 1 else ["127.0.0.1"])
+    if p not in ports:
+        ports.append(p)
+print(*ports)
 PY
 )
-[ -n "${SNI:-}" ] && [ -n "${UP:-}" ] || fail "could not pick ports"
+[ -n "${SNI:-}" ] && [ -n "${UP:-}" ] && [ -n "${HTTP:-}" ] && [ -n "${PLAIN:-}" ] ||
+  fail "could not pick ports"
 pass "SNI listener 127.0.0.1:$SNI, upstream 127.0.0.1:$UP, listener-port mode 127.0.0.2:$UP"
+pass "HTTP proxy listener 127.0.0.1:$HTTP, plain HTTP upstream 127.0.0.1:$PLAIN"
+
+step "build the Go net/http client (.ci/go, standard library only, no downloads)"
+# Offline and self-contained: no module proxy, no toolchain switch, caches in the temp dir.
+export GOFLAGS=-mod=mod GOPROXY=off GOSUMDB=off GOTOOLCHAIN=local GOWORK=off GO111MODULE=on
+export GOCACHE=$WORK/go/cache GOPATH=$WORK/go/path GOTMPDIR=$WORK
+mkdir -p "$GOCACHE" "$GOPATH"
+GO_CLIENT=$WORK/go-client
+go_started=$SECONDS
+capture timeout "$GO_BUILD_TIMEOUT" bash -c 'cd "$1" && exec go build -o "$2" .' _ "$CI_DIR/go" "$GO_CLIENT"
+[ "$RC" -eq 0 ] || fail "go build in $CI_DIR/go exited $RC: $OUT"
+pass "$(go version) built $GO_CLIENT in $((SECONDS - go_started)) s"
 
 step "generate a self-signed certificate for www.example.test and other.example.test"
 capture timeout 60 openssl req -x509 -newkey rsa:2048 -nodes -days 2 \
@@ -170,6 +207,16 @@ openssl s_server -accept "127.0.0.1:$UP" -cert "$WORK/cert.pem" -key "$WORK/key.
 UP_PID=$!
 wait_port 127.0.0.1 "$UP" "$UP_PID"
 pass "s_server (pid $UP_PID) listens"
+
+step "start the plain HTTP upstream: python3 -m http.server on 127.0.0.1:$PLAIN"
+mkdir "$WORK/www"
+PLAIN_BODY="egress e2e plain file $$-$RANDOM$RANDOM"
+printf '%s\n' "$PLAIN_BODY" >"$WORK/www/file.txt"
+python3 -m http.server --bind 127.0.0.1 --directory "$WORK/www" "$PLAIN" \
+  </dev/null >"$PLAINLOG" 2>&1 &
+PLAIN_PID=$!
+wait_port 127.0.0.1 "$PLAIN" "$PLAIN_PID"
+pass "http.server (pid $PLAIN_PID) listens, serves file.txt: $PLAIN_BODY"
 
 step "write the egress config and run 'egress check'"
 CONFIG=$WORK/egress.toml
@@ -187,6 +234,11 @@ upstream_port = $UP
 [[sni]]
 listen = ["127.0.0.2:$UP"]
 upstream_port = "listener"
+
+# HTTP proxy: CONNECT to the TLS upstream's port (not to $PLAIN), plain HTTP to any port.
+[[http]]
+listen = ["127.0.0.1:$HTTP"]
+connect_ports = [443, $UP]
 EOF
 sed 's/^/    | /' "$CONFIG"
 capture timeout "$CLIENT_TIMEOUT" "$BIN" check --config "$CONFIG"
@@ -197,9 +249,9 @@ pass "egress check exits 0"
 step "start egress (EGRESS_LOG=info, stderr to $LOG)"
 EGRESS_LOG=info "$BIN" --config "$CONFIG" </dev/null >>"$LOG" 2>&1 &
 EGRESS_PID=$!
-wait_egress_listening 2
+wait_egress_listening 3
 plain_log | sed 's/^/    > /'
-pass "egress (pid $EGRESS_PID) listens on 127.0.0.1:$SNI and 127.0.0.2:$UP"
+pass "egress (pid $EGRESS_PID) listens on 127.0.0.1:$SNI, 127.0.0.2:$UP and 127.0.0.1:$HTTP"
 
 step "curl https://www.example.test:$SNI/ through the fixed-port listener"
 capture curl --fail --silent --show-error --max-time "$CLIENT_TIMEOUT" \
@@ -275,6 +327,116 @@ n=$(tunnel_lines other.example.test | wc -l)
 n=$(plain_log | grep ' INFO ' | grep -cE 'sni="?nxdomain.invalid' || true)
 [ "$n" -eq 1 ] || fail "expected 1 info line with sni=nxdomain.invalid, found $n"
 pass "2 lines for www.example.test, 1 for other.example.test, 1 for nxdomain.invalid"
+
+step "curl -x http://127.0.0.1:$HTTP https://www.example.test:$UP/ (CONNECT)"
+capture curl --fail --silent --show-error --max-time "$CLIENT_TIMEOUT" \
+  --cacert "$WORK/cert.pem" --include \
+  --proxy "http://127.0.0.1:$HTTP" "https://www.example.test:$UP/"
+[ "$RC" -eq 0 ] || fail "curl through the CONNECT proxy exited $RC: $OUT"
+# --include shows the proxy's answer to CONNECT before the upstream's response.
+has "$OUT" '^HTTP/1.1 200 ' || fail "no 'HTTP/1.1 200' answer to CONNECT: ${OUT:0:400}"
+printf '    > %s\n' "$(grep -m1 '^HTTP/1.1 200' <<<"$OUT" | tr -d '\r')"
+OUT=$(sed -n '/^HTTP\/1.0 /,$p' <<<"$OUT")
+check_status_page "CONNECT on 127.0.0.1:$HTTP"
+pass "tunnel to 127.0.0.1:$UP, verified TLS, got the s_server status page"
+
+# Checks that $OUT, a curl --include output, is a 200 with the plain upstream's file.
+check_plain_file() {
+  local first=${OUT%%$'\n'*}
+  printf '    > %s\n' "${first%$'\r'}"
+  has "$first" '^HTTP/1.1 200 ' || fail "curl $1: no 'HTTP/1.1 200': ${OUT:0:400}"
+  has "$OUT" "^$PLAIN_BODY\$" || fail "curl $1: the body is not file.txt: ${OUT:0:400}"
+}
+
+step "curl -x http://127.0.0.1:$HTTP http://www.example.test:$PLAIN/file.txt (absolute form)"
+capture curl --fail --silent --show-error --max-time "$CLIENT_TIMEOUT" --include \
+  --proxy "http://127.0.0.1:$HTTP" "http://www.example.test:$PLAIN/file.txt"
+[ "$RC" -eq 0 ] || fail "curl (absolute form) exited $RC: $OUT"
+check_plain_file "(absolute form)"
+pass "got file.txt from 127.0.0.1:$PLAIN"
+
+step "curl -H 'Host: www.example.test:$PLAIN' http://127.0.0.1:$HTTP/file.txt (origin form)"
+capture curl --fail --silent --show-error --max-time "$CLIENT_TIMEOUT" --include \
+  -H "Host: www.example.test:$PLAIN" "http://127.0.0.1:$HTTP/file.txt"
+[ "$RC" -eq 0 ] || fail "curl (origin form) exited $RC: $OUT"
+check_plain_file "(origin form)"
+pass "got file.txt from 127.0.0.1:$PLAIN"
+
+step "CONNECT to www.example.test:$PLAIN (not in connect_ports) is refused"
+capture curl --silent --show-error --max-time "$CLIENT_TIMEOUT" -o /dev/null \
+  -w '\nhttp_connect=%{http_connect}\n' \
+  --proxy "http://127.0.0.1:$HTTP" "https://www.example.test:$PLAIN/"
+printf '%s\n' "$OUT" | sed 's/^/    > /'
+[ "$RC" -ne 0 ] || fail "curl through a refused CONNECT exited 0"
+has "$OUT" '^http_connect=403$' || fail "curl: the answer to CONNECT is not 403"
+pass "curl exited $RC, CONNECT answered 403"
+# The same request by hand, to see the error header (egress closes after the refusal).
+capture timeout "$CLIENT_TIMEOUT" bash -c '
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || exit
+  printf "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" "$2" "$2" >&3
+  cat <&3' _ "$HTTP" "www.example.test:$PLAIN"
+printf '%s\n' "$OUT" | tr -d '\r' | sed 's/^/    > /'
+[ "$RC" -eq 0 ] || fail "raw CONNECT exited $RC (124: egress did not close the connection)"
+has "${OUT%%$'\n'*}" '^HTTP/1.1 403 ' || fail "raw CONNECT: the status line is not 'HTTP/1.1 403'"
+has "$OUT" $'^X-Egress-Error: port_not_allowed\r$' ||
+  fail "raw CONNECT: no 'X-Egress-Error: port_not_allowed' header"
+pass "403 with X-Egress-Error: port_not_allowed, connection closed"
+
+step "Go net/http through the proxy: CONNECT and absolute form, $GO_ROUNDS rounds on one Transport"
+# The Go client checks every status and body, and that each plain request after the first
+# ran on a kept-alive proxy connection. other.example.test (same upstream) makes egress
+# route each request of the kept-alive connection by its own target.
+capture timeout 60 "$GO_CLIENT" -proxy "http://127.0.0.1:$HTTP" -cacert "$WORK/cert.pem" \
+  -rounds "$GO_ROUNDS" -timeout "${CLIENT_TIMEOUT}s" \
+  "https://www.example.test:$UP/" "s_server -accept 127.0.0.1:$UP " \
+  "http://www.example.test:$PLAIN/file.txt" "$PLAIN_BODY" \
+  "http://other.example.test:$PLAIN/file.txt" "$PLAIN_BODY"
+printf '%s\n' "$OUT" | sed 's/^/    > /'
+[ "$RC" -eq 0 ] || fail "the Go client exited $RC"
+pass "$((GO_ROUNDS * 3)) GETs with the expected bodies, plain requests on one kept-alive connection"
+
+step "the egress log has one info line per HTTP request and per CONNECT tunnel"
+# One line per forwarded request, with the method, the target and the path (tracing may
+# quote the values); the status is on it too (as a field of the request or its connection).
+request_lines() {
+  plain_log | grep ' INFO ' | grep "listener=127.0.0.1:$HTTP[ }]" |
+    grep -E "method=\"?GET\"? " | grep -E "target=\"?$1\"?[ }]" |
+    grep -E 'path="?/file.txt"?[ }]' | grep -E 'status=200[ }]' || true
+}
+# A CONNECT tunnel's line, written when it ends: target, upstream, status 200, bytes each way.
+tunnel_lines_http() {
+  plain_log | grep ' INFO ' | grep "listener=127.0.0.1:$HTTP[ }]" |
+    grep -E "target=\"?www.example.test:$UP\"?[ }]" | grep -E "upstream=127.0.0.1:$UP[ }]" |
+    grep -E 'status=200[ }]' | grep -E ' up=[1-9][0-9]*' | grep -E ' down=[1-9][0-9]*' || true
+}
+refused_lines() {
+  plain_log | grep ' INFO ' | grep "listener=127.0.0.1:$HTTP[ }]" |
+    grep -E "target=\"?www.example.test:$PLAIN\"?[ }]" | grep -E 'status=403[ }]' |
+    grep 'port_not_allowed' || true
+}
+WANT_WWW=$((2 + GO_ROUNDS))
+WANT_OTHER=$GO_ROUNDS
+WANT_TUNNELS=$((1 + GO_ROUNDS))
+for ((i = 0; i < 50; i++)); do
+  [ "$(request_lines "www.example.test:$PLAIN" | wc -l)" -ge "$WANT_WWW" ] &&
+    [ "$(request_lines "other.example.test:$PLAIN" | wc -l)" -ge "$WANT_OTHER" ] &&
+    [ "$(tunnel_lines_http | wc -l)" -ge "$WANT_TUNNELS" ] &&
+    [ "$(refused_lines | wc -l)" -ge 2 ] && break
+  sleep 0.1
+done
+plain_log | grep "listener=127.0.0.1:$HTTP[ }]" | sed 's/^/    > /'
+n=$(request_lines "www.example.test:$PLAIN" | wc -l)
+[ "$n" -eq "$WANT_WWW" ] ||
+  fail "expected $WANT_WWW info lines with method=GET target=www.example.test:$PLAIN path=/file.txt status=200 (2 curl, $GO_ROUNDS Go), found $n"
+n=$(request_lines "other.example.test:$PLAIN" | wc -l)
+[ "$n" -eq "$WANT_OTHER" ] ||
+  fail "expected $WANT_OTHER info lines with method=GET target=other.example.test:$PLAIN path=/file.txt status=200, found $n"
+n=$(tunnel_lines_http | wc -l)
+[ "$n" -eq "$WANT_TUNNELS" ] ||
+  fail "expected $WANT_TUNNELS CONNECT lines with target=www.example.test:$UP upstream=127.0.0.1:$UP status=200, up= and down= (1 curl, $GO_ROUNDS Go), found $n"
+n=$(refused_lines | wc -l)
+[ "$n" -eq 2 ] || fail "expected 2 lines for the refused CONNECT (status=403, port_not_allowed), found $n"
+pass "$WANT_WWW + $WANT_OTHER request lines, $WANT_TUNNELS CONNECT tunnel lines, 2 refused CONNECT lines"
 
 step "egress check on a config with an unknown key fails and names the line"
 BAD=$WORK/bad.toml

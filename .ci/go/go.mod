@@ -1,0 +1,3 @@
+module egress.test/e2e
+
+go 1.19

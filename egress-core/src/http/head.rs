@@ -219,8 +219,12 @@ impl RequestHead {
         for header in &self.headers {
             let name = header.name.to_ascii_lowercase();
             let keep_upgrade = self.websocket && name == "upgrade";
+            // Connection may name hop-by-hop extensions, never the body's framing: dropping
+            // Content-Length or Transfer-Encoding would let the body pass as a new request.
+            let framing = name == "content-length" || name == "transfer-encoding";
             if !keep_upgrade
-                && (HOP_BY_HOP.contains(&name.as_str()) || self.connection.contains(&name))
+                && (HOP_BY_HOP.contains(&name.as_str())
+                    || (self.connection.contains(&name) && !framing))
             {
                 continue;
             }
@@ -259,9 +263,15 @@ impl RequestHead {
 /// A [`HeadError`] whose [`status`](HeadError::status) is the answer to send.
 pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> Result<Parse, HeadError> {
     let Some(line_end) = find(buf, b"\n") else {
-        return if buf.len() > limits.max_request_line {
+        // A CR at the end may be the first half of the line's CRLF: it does not count.
+        let line = buf.strip_suffix(b"\r").unwrap_or(buf);
+        return if line.len() > limits.max_request_line {
             Err(HeadError::RequestLineTooLong {
                 limit: limits.max_request_line,
+            })
+        } else if buf.len() > limits.max_head_bytes {
+            Err(HeadError::HeadTooLarge {
+                limit: limits.max_head_bytes,
             })
         } else {
             check_line_endings(buf)?;
@@ -342,6 +352,9 @@ fn build(
     headers: Vec<Header>,
     len: usize,
 ) -> Result<RequestHead, HeadError> {
+    if target.contains('#') {
+        return Err(HeadError::Malformed("fragment in the request target"));
+    }
     if !target.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(HeadError::Malformed(
             "request target has bytes that must be percent-encoded",

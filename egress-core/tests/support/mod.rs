@@ -11,5 +11,6 @@
 
 pub mod dns;
 pub mod hello;
+pub mod http_upstream;
 pub mod proxy;
 pub mod tls;

@@ -311,7 +311,9 @@ pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> Result<Parse, Head
     match request.parse(raw) {
         Ok(httparse::Status::Complete(n)) if n == end => {}
         Ok(_) => return Err(HeadError::Malformed("request head does not parse")),
-        Err(httparse::Error::Version) => return Err(HeadError::UnsupportedVersion),
+        // 505 only for a well-formed `HTTP/x.y` we do not speak; anything else there is a
+        // malformed request line (a space in the target, say).
+        Err(httparse::Error::Version) => return Err(version_error(buf)),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(HeadError::TooManyHeaders {
                 limit: limits.max_headers,
@@ -342,6 +344,24 @@ pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> Result<Parse, Head
         })
         .collect();
     build(method, target, version, headers, end).map(Parse::Complete)
+}
+
+/// The error for a request line whose version httparse refused.
+fn version_error(buf: &[u8]) -> HeadError {
+    let line = buf.split(|b| *b == b'\r').next().unwrap_or(buf);
+    let parts: Vec<&[u8]> = line.split(|b| *b == b' ').collect();
+    match parts[..] {
+        [_, _, version]
+            if version.len() == 8
+                && version.starts_with(b"HTTP/")
+                && version[5].is_ascii_digit()
+                && version[6] == b'.'
+                && version[7].is_ascii_digit() =>
+        {
+            HeadError::UnsupportedVersion
+        }
+        _ => HeadError::Malformed("invalid request line"),
+    }
 }
 
 /// Turns the parsed pieces into a [`RequestHead`], checking target, host and framing.

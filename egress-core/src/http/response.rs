@@ -62,6 +62,9 @@ pub struct ResponseHead {
     headers: Vec<Header>,
     body: ResponseBody,
     connection: Vec<String>,
+    /// Both Transfer-Encoding and Content-Length: the length is ignored (RFC 9112 §6.3),
+    /// never passed on, and the connection is not reused.
+    length_overridden: bool,
     len: usize,
 }
 
@@ -100,7 +103,10 @@ impl ResponseHead {
     pub fn upstream_reusable(&self) -> bool {
         let close = self.connection.iter().any(|t| t == "close");
         let keep = self.connection.iter().any(|t| t == "keep-alive");
-        self.body != ResponseBody::UntilClose && !close && (!self.http10 || keep)
+        self.body != ResponseBody::UntilClose
+            && !close
+            && !self.length_overridden
+            && (!self.http10 || keep)
     }
 
     /// The head to send to the client: hop-by-hop headers removed (a 101 keeps `Upgrade`
@@ -111,8 +117,10 @@ impl ResponseHead {
         let upgrade = self.status == 101;
         for header in &self.headers {
             let name = header.name.to_ascii_lowercase();
-            if !(upgrade && name == "upgrade")
-                && (HOP_BY_HOP.contains(&name.as_str()) || self.connection.contains(&name))
+            let stale_length = self.length_overridden && name == "content-length";
+            if stale_length
+                || !(upgrade && name == "upgrade")
+                    && (HOP_BY_HOP.contains(&name.as_str()) || self.connection.contains(&name))
             {
                 continue;
             }
@@ -190,6 +198,7 @@ pub fn parse_response_head(
         ResponseBody::UntilClose
     };
     let connection = tokens(values(&headers, "connection")).collect();
+    let length_overridden = !codings.is_empty() && !lengths.is_empty();
     Ok(Some(ResponseHead {
         status,
         reason: response.reason.unwrap_or("").to_owned(),
@@ -197,6 +206,7 @@ pub fn parse_response_head(
         headers,
         body,
         connection,
+        length_overridden,
         len: end,
     }))
 }
@@ -240,6 +250,20 @@ mod tests {
         assert!(!parse(b"HTTP/1.1 200 OK\r\n\r\n", false).upstream_reusable());
         assert!(!parse(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).upstream_reusable());
         assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false).upstream_reusable());
+    }
+
+    #[test]
+    fn a_length_beside_transfer_encoding_is_dropped() {
+        let head = parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+            false,
+        );
+        assert_eq!(head.body(), ResponseBody::Chunked);
+        assert!(!head.upstream_reusable());
+        assert_eq!(
+            head.client_head(false),
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
     }
 
     #[test]

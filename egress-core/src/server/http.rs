@@ -16,8 +16,8 @@ use tracing::Span;
 use super::Accepted;
 use crate::dial::{self, DEFAULT_CONNECT_TIMEOUT, Dial, Upstream};
 use crate::http::{
-    BodyFraming, ChunkedLimits, ChunkedScanner, HeadError, HeadLimits, Parse, RequestHead,
-    ResponseBody, error_response, parse_request_head, parse_response_head,
+    BodyFraming, ChunkedError, ChunkedLimits, ChunkedScanner, HeadError, HeadLimits, Parse,
+    RequestHead, ResponseBody, error_response, parse_request_head, parse_response_head,
 };
 use crate::relay::{self, RelayConfig};
 use crate::resolve::{self, Resolve};
@@ -31,6 +31,10 @@ pub const DEFAULT_CONNECT_PORTS: [u16; 2] = [443, 563];
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time an idle keep-alive client connection is kept open.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Longest time and most bytes read and discarded from a client after an error response.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 256 * 1024;
 
 /// Bytes asked of a socket per read while reading heads and bodies.
 const READ_CHUNK: usize = 16 * 1024;
@@ -148,7 +152,7 @@ struct Exchange {
     up: u64,
     down: u64,
     /// A failure after the response head was sent: the exchange is cut short.
-    error: Option<std::io::Error>,
+    error: Option<BoxError>,
 }
 
 impl HttpProxy {
@@ -208,6 +212,7 @@ impl HttpProxy {
         let _ =
             tokio::time::timeout(self.options.header_timeout, stream.write_all(&response)).await;
         let _ = stream.shutdown().await;
+        linger(stream).await;
         Err(format!("{} {}: {}", refusal.status, refusal.reason, refusal.message).into())
     }
 
@@ -359,6 +364,23 @@ impl HttpProxy {
             let response = pin!(self.response(&mut up_read, &mut client_write, head));
             race_response(request, response).await
         };
+        let Some(response) = response else {
+            // The client's body failed before any response: answer it if it is still there.
+            return match request_done {
+                Some(Err(BodyError::Framing(e))) => Err(Refusal {
+                    status: 400,
+                    reason: "bad_chunked_body",
+                    message: format!("malformed chunked body: {e}"),
+                }),
+                other => Ok(Exchange {
+                    close_client: true,
+                    status: 0,
+                    up: upstream_head.len() as u64,
+                    down: 0,
+                    error: other.and_then(Result::err).map(Into::into),
+                }),
+            };
+        };
         let response = response?;
         let mut exchange = Exchange {
             close_client: response.close_client,
@@ -372,7 +394,7 @@ impl HttpProxy {
             // The body did not finish: the rest of it cannot be told from the next request.
             Some(Err(e)) => {
                 exchange.close_client = true;
-                exchange.error.get_or_insert(e);
+                exchange.error.get_or_insert(e.into());
             }
             None => exchange.close_client = true,
         }
@@ -380,7 +402,7 @@ impl HttpProxy {
             // A WebSocket (or other) upgrade: the connection is a tunnel from here on.
             exchange.close_client = true;
             if let Err(e) = client.write_all(&leftover).await {
-                exchange.error = Some(e);
+                exchange.error = Some(e.into());
                 return Ok(exchange);
             }
             match relay::relay(client, &mut upstream, buf, &self.options.relay).await {
@@ -388,7 +410,7 @@ impl HttpProxy {
                     exchange.up += traffic.client_to_upstream;
                     exchange.down += leftover.len() as u64 + traffic.upstream_to_client;
                 }
-                Err(e) => exchange.error = Some(std::io::Error::other(e)),
+                Err(e) => exchange.error = Some(e.into()),
             }
             return Ok(exchange);
         }
@@ -475,7 +497,7 @@ impl HttpProxy {
         // cannot become an error response.
         if let Err(e) = client.write_all(&client_head).await {
             response.close_client = true;
-            response.error = Some(e);
+            response.error = Some(e.into());
             return Ok(response);
         }
         buf.advance(head.len());
@@ -490,7 +512,7 @@ impl HttpProxy {
             }
             Err(e) => {
                 response.close_client = true;
-                response.error = Some(e);
+                response.error = Some(e.into());
             }
         }
         Ok(response)
@@ -507,7 +529,7 @@ struct Response {
     /// Bytes written to the client.
     bytes: u64,
     /// A failure after the head was sent.
-    error: Option<std::io::Error>,
+    error: Option<BoxError>,
 }
 
 fn client_gone(e: std::io::Error) -> Refusal {
@@ -519,21 +541,42 @@ fn client_gone(e: std::io::Error) -> Refusal {
 }
 
 /// Runs the request body and the response side together (a client may wait for
-/// `100 Continue` before sending its body); returns once the response is done, with the
-/// request side's result if it finished.
+/// `100 Continue` before sending its body). Returns once the response is done, with the
+/// request side's result if it finished, or early (no response) when the client's body
+/// failed: a client that left or sent broken framing will not get an answer from upstream.
 async fn race_response<A, B>(
     mut request: std::pin::Pin<&mut A>,
     mut response: std::pin::Pin<&mut B>,
-) -> (Option<A::Output>, B::Output)
+) -> (Option<Result<u64, BodyError>>, Option<B::Output>)
 where
-    A: Future,
+    A: Future<Output = Result<u64, BodyError>>,
     B: Future,
 {
     let mut request_done = None;
     loop {
         tokio::select! {
-            done = &mut request, if request_done.is_none() => request_done = Some(done),
-            done = &mut response => return (request_done, done),
+            done = &mut request, if request_done.is_none() => {
+                if matches!(done, Err(BodyError::Source(_) | BodyError::Framing(_))) {
+                    return (Some(done), None);
+                }
+                request_done = Some(done);
+            }
+            done = &mut response => return (request_done, Some(done)),
+        }
+    }
+}
+
+/// After an error response, reads and discards what the client still sends, for a moment:
+/// closing with unread bytes would reset the connection, and a reset can destroy the
+/// response before the client reads it (nginx's `lingering_close`).
+async fn linger(stream: &mut TcpStream) {
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
         }
     }
 }
@@ -543,6 +586,29 @@ fn still_open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
+
+/// Why a body transfer stopped.
+#[derive(Debug)]
+enum BodyError {
+    /// Reading the sender failed, it closed early, or it went silent for the idle timeout.
+    Source(std::io::Error),
+    /// Writing to the receiver failed.
+    Destination(std::io::Error),
+    /// The chunked framing is malformed.
+    Framing(ChunkedError),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Source(e) => write!(f, "reading the body: {e}"),
+            Self::Destination(e) => write!(f, "writing the body: {e}"),
+            Self::Framing(e) => write!(f, "chunked body: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
 
 /// How a body in flight is delimited.
 #[derive(Debug, Clone, Copy)]
@@ -583,7 +649,7 @@ async fn copy_body<R, W>(
     pending: &mut BytesMut,
     framing: Framing,
     idle: Duration,
-) -> std::io::Result<u64>
+) -> Result<u64, BodyError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -599,9 +665,7 @@ where
         if !pending.is_empty() {
             let (take, done) = match framing {
                 Framing::Chunked => {
-                    let scanned = chunked
-                        .scan(pending)
-                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                    let scanned = chunked.scan(pending).map_err(BodyError::Framing)?;
                     (scanned.consumed, scanned.done)
                 }
                 _ => {
@@ -612,23 +676,25 @@ where
                     (take, remaining == 0)
                 }
             };
-            dst.write_all(&pending[..take]).await?;
+            dst.write_all(&pending[..take])
+                .await
+                .map_err(BodyError::Destination)?;
             pending.advance(take);
             copied += take as u64;
             if done {
-                dst.flush().await?;
+                dst.flush().await.map_err(BodyError::Destination)?;
                 return Ok(copied);
             }
         }
         pending.reserve(READ_CHUNK);
         let n = match tokio::time::timeout(idle, src.read_buf(pending)).await {
-            Ok(result) => result?,
-            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+            Ok(result) => result.map_err(BodyError::Source)?,
+            Err(_) => return Err(BodyError::Source(std::io::ErrorKind::TimedOut.into())),
         };
         if n == 0 {
             return match framing {
                 Framing::UntilClose => Ok(copied),
-                _ => Err(std::io::ErrorKind::UnexpectedEof.into()),
+                _ => Err(BodyError::Source(std::io::ErrorKind::UnexpectedEof.into())),
             };
         }
     }

@@ -293,6 +293,7 @@ impl HttpProxy {
         target: Target,
     ) -> Result<(), BoxError> {
         let span = Span::current();
+        span.record("method", "CONNECT");
         span.record("target", tracing::field::display(&target));
         if !self.options.connect_ports.contains(&target.port) {
             let message = format!("CONNECT to port {} is not allowed", target.port);

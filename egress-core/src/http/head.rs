@@ -85,6 +85,15 @@ pub struct Header {
     pub value: Vec<u8>,
 }
 
+impl From<&httparse::Header<'_>> for Header {
+    fn from(header: &httparse::Header<'_>) -> Self {
+        Self {
+            name: header.name.to_owned(),
+            value: header.value.to_vec(),
+        }
+    }
+}
+
 /// A checked request head: where it goes, how its body is framed, and what to send upstream.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
@@ -335,14 +344,7 @@ pub fn parse_request_head(buf: &[u8], limits: &HeadLimits) -> Result<Parse, Head
         1 => Version::Http11,
         _ => return Err(HeadError::UnsupportedVersion),
     };
-    let headers: Vec<Header> = request
-        .headers
-        .iter()
-        .map(|h| Header {
-            name: h.name.to_owned(),
-            value: h.value.to_vec(),
-        })
-        .collect();
+    let headers: Vec<Header> = request.headers.iter().map(Header::from).collect();
     build(method, target, version, headers, end).map(Parse::Complete)
 }
 

@@ -174,14 +174,7 @@ pub fn parse_response_head(
     let (Some(status), Some(version)) = (response.code, response.version) else {
         return Err(HeadError::Malformed("incomplete status line from upstream"));
     };
-    let headers: Vec<Header> = response
-        .headers
-        .iter()
-        .map(|h| Header {
-            name: h.name.to_owned(),
-            value: h.value.to_vec(),
-        })
-        .collect();
+    let headers: Vec<Header> = response.headers.iter().map(Header::from).collect();
     let lengths: Vec<&[u8]> = values(&headers, "content-length").collect();
     let codings: Vec<&[u8]> = values(&headers, "transfer-encoding").collect();
     let body = if head_request || status < 200 || status == 204 || status == 304 {

@@ -180,26 +180,33 @@ impl HttpProxy {
             if head.is_connect() {
                 return self.connect(stream, buf, head, target).await;
             }
-            let exchange = self
+            let result = self
                 .forward(&mut stream, &mut buf, &head, target.clone(), &mut pooled)
                 .await;
-            let exchange = match exchange {
-                Ok(exchange) => exchange,
-                Err(refusal) => return self.refuse(&mut stream, refusal).await,
+            let (status, up, down, error) = match &result {
+                Ok(e) => (
+                    e.status,
+                    e.up,
+                    e.down,
+                    e.error.as_ref().map(ToString::to_string),
+                ),
+                Err(refusal) => (refusal.status, 0, 0, Some(refusal.message.clone())),
             };
             tracing::info!(
                 method = head.method(),
                 %target,
                 path = head.path(),
-                status = exchange.status,
-                up = exchange.up,
-                down = exchange.down,
+                status,
+                up,
+                down,
                 duration_ms = started.elapsed().as_millis(),
-                error = exchange.error.as_ref().map(tracing::field::display),
+                error,
                 "request"
             );
-            if exchange.close_client {
-                return Ok(());
+            match result {
+                Ok(exchange) if !exchange.close_client => {}
+                Ok(_) => return Ok(()),
+                Err(refusal) => return self.refuse(&mut stream, refusal).await,
             }
             deadline = Instant::now() + self.options.keepalive_timeout;
         }

@@ -165,8 +165,12 @@ impl HttpProxy {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut pooled: Option<(Target, TcpStream)> = None;
         let mut deadline = accepted_at + self.options.header_timeout;
+        let mut keepalive = false;
         loop {
-            let head = match self.read_head(&mut stream, &mut buf, deadline).await {
+            let head = match self
+                .read_head(&mut stream, &mut buf, deadline, keepalive)
+                .await
+            {
                 Ok(HeadRead::Head(head)) => head,
                 Ok(HeadRead::Idle) => return Ok(()),
                 Err(refusal) => return self.refuse(&mut stream, refusal).await,
@@ -209,6 +213,7 @@ impl HttpProxy {
                 Err(refusal) => return self.refuse(&mut stream, refusal).await,
             }
             deadline = Instant::now() + self.options.keepalive_timeout;
+            keepalive = true;
         }
     }
 
@@ -223,16 +228,18 @@ impl HttpProxy {
         Err(format!("{} {}: {}", refusal.status, refusal.reason, refusal.message).into())
     }
 
-    /// Reads until `buf` holds a complete request head. Until `deadline`, waits for the
-    /// first byte (a keep-alive wait), then gives the head the header timeout.
+    /// Reads until `buf` holds a complete request head by `deadline`. On a keep-alive wait
+    /// (`keepalive`), `deadline` bounds the wait for the first byte, and the head then gets
+    /// the header timeout from that byte; the first request's deadline counts from accept.
     async fn read_head(
         &self,
         stream: &mut TcpStream,
         buf: &mut BytesMut,
         mut deadline: Instant,
+        keepalive: bool,
     ) -> Result<HeadRead, Refusal> {
         let limits = &self.options.limits;
-        let mut started = !buf.is_empty();
+        let mut started = !keepalive || !buf.is_empty();
         let mut check = !buf.is_empty();
         let mut saw_line_end = buf.contains(&b'\n');
         loop {

@@ -25,6 +25,7 @@ mod connect;
 mod errors;
 mod forward;
 mod keepalive;
+mod timeouts;
 mod upgrade;
 
 use std::fmt;

@@ -35,6 +35,7 @@
 pub mod config;
 pub mod dial;
 pub mod http;
+pub mod policy;
 pub mod relay;
 pub mod resolve;
 pub mod server;

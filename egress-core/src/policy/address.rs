@@ -74,6 +74,16 @@ pub(super) fn parse_cidr(text: &str) -> Result<IpNet, String> {
             Err(_) => return Err(format!("`{text}` is not a CIDR range or an address")),
         },
     };
+    if let IpNet::V6(v6) = net {
+        // Addresses are matched in canonical form (IPv4-mapped ones as IPv4), so a range
+        // spelled in the mapped space would never match: ask for the IPv4 spelling.
+        if let (Some(v4), true) = (v6.network().to_ipv4_mapped(), v6.prefix_len() >= 96) {
+            return Err(format!(
+                "`{text}` is IPv4-mapped and would never match: write it as `{v4}/{}`",
+                v6.prefix_len() - 96
+            ));
+        }
+    }
     if net.trunc() != net {
         return Err(format!(
             "`{text}` has host bits set: did you mean `{}`?",
@@ -221,7 +231,14 @@ mod tests {
 
     #[test]
     fn cidrs_are_strict() {
-        for bad in ["10.0.0.0/33", "10.0.0.1/8", "foo", ""] {
+        for bad in [
+            "10.0.0.0/33",
+            "10.0.0.1/8",
+            "foo",
+            "",
+            "::ffff:8.8.8.0/120",
+            "::ffff:0:0/96",
+        ] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_cidr("10.1.2.3").unwrap().prefix_len(), 32);

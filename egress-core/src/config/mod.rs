@@ -192,6 +192,10 @@ pub struct HttpSection {
     /// Ports CONNECT may reach. Default: `[443, 563]`.
     #[serde(default = "default_connect_ports")]
     pub connect_ports: Spanned<Vec<u16>>,
+    /// Methods served, case-sensitive (`["GET", "HEAD", "CONNECT"]`); others get 403.
+    /// Default: every method.
+    #[serde(default)]
+    pub methods: Option<Spanned<Vec<String>>>,
     /// Time for each upstream connect attempt. Default: `"10s"`.
     #[serde(
         default = "default_connect_timeout",
@@ -235,6 +239,7 @@ impl HttpSection {
     pub fn options(&self) -> HttpOptions {
         HttpOptions {
             connect_ports: self.connect_ports.get_ref().clone(),
+            methods: self.methods.as_ref().map(|m| m.get_ref().clone()),
             limits: HeadLimits {
                 max_request_line: self.max_request_line,
                 max_head_bytes: self.max_head_bytes,
@@ -442,6 +447,20 @@ impl Config {
                     Some(ports.span()),
                     "connect_ports must list ports from 1 to 65535 (at least one)",
                 ));
+            }
+            if let Some(methods) = &block.methods {
+                let token = |m: &String| {
+                    !m.is_empty()
+                        && m.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                };
+                if methods.get_ref().is_empty() || !methods.get_ref().iter().all(token) {
+                    mistakes.push(Mistake::at(
+                        text,
+                        Some(methods.span()),
+                        "methods must list HTTP method tokens (like \"GET\", \"CONNECT\"), at least one",
+                    ));
+                }
             }
             if block.max_request_line < 64
                 || block.max_head_bytes < block.max_request_line

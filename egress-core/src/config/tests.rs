@@ -192,3 +192,24 @@ fn http_blocks_read_their_knobs_and_share_the_address_check() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn http_methods_are_tokens() {
+    let config = Config::from_toml(
+        "[[http]]\nlisten = [\"127.0.0.1:1\"]\nmethods = [\"GET\", \"CONNECT\"]\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.http[0].options().methods,
+        Some(vec!["GET".to_owned(), "CONNECT".to_owned()])
+    );
+    for bad in ["[]", "[\"\"]", "[\"GET POST\"]"] {
+        let errors = mistakes(&format!(
+            "[[http]]\nlisten = [\"127.0.0.1:1\"]\nmethods = {bad}\n"
+        ));
+        assert!(
+            errors[0].starts_with("line 3,") && errors[0].contains("methods"),
+            "{bad}: {errors:?}"
+        );
+    }
+}

@@ -45,6 +45,9 @@ const READ_CHUNK: usize = 16 * 1024;
 pub struct HttpOptions {
     /// Ports CONNECT may reach. Default: 443 and 563.
     pub connect_ports: Vec<u16>,
+    /// Methods served (case-sensitive, `CONNECT` included); others get 403. Default: `None`,
+    /// every method.
+    pub methods: Option<Vec<String>>,
     /// Request-head limits (8 KiB request line, 64 KiB head, 100 headers).
     pub limits: HeadLimits,
     /// Time for each upstream connect attempt. Default: 10 s.
@@ -61,6 +64,7 @@ impl Default for HttpOptions {
     fn default() -> Self {
         Self {
             connect_ports: DEFAULT_CONNECT_PORTS.to_vec(),
+            methods: None,
             limits: HeadLimits::default(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
@@ -181,6 +185,17 @@ impl HttpProxy {
                 port_source: head.port_source(),
             };
             let started = Instant::now();
+            if let Some(methods) = &self.options.methods {
+                if !methods.iter().any(|m| m == head.method()) {
+                    let message = format!("method {} is not allowed", head.method());
+                    let refusal = Refusal {
+                        status: 403,
+                        reason: "method_not_allowed",
+                        message,
+                    };
+                    return self.refuse(&mut stream, refusal).await;
+                }
+            }
             if head.is_connect() {
                 return self.connect(stream, buf, head, target).await;
             }

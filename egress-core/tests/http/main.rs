@@ -25,6 +25,7 @@ mod connect;
 mod errors;
 mod forward;
 mod keepalive;
+mod methods;
 mod timeouts;
 mod upgrade;
 

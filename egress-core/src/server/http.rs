@@ -17,7 +17,7 @@ use super::Accepted;
 use crate::dial::{self, DEFAULT_CONNECT_TIMEOUT, Dial, Upstream};
 use crate::http::{
     BodyFraming, ChunkedError, ChunkedLimits, ChunkedScanner, HeadError, HeadLimits, Parse,
-    RequestHead, ResponseBody, error_response, parse_request_head, parse_response_head,
+    RequestHead, ResponseBody, Version, error_response, parse_request_head, parse_response_head,
 };
 use crate::relay::{self, RelayConfig};
 use crate::resolve::{self, Resolve};
@@ -504,10 +504,13 @@ impl HttpProxy {
                 }
             };
             if (100..200).contains(&head.status()) && head.status() != 101 {
-                client
-                    .write_all(&head.client_head(false))
-                    .await
-                    .map_err(client_gone)?;
+                // Interim responses go only to HTTP/1.1 clients (RFC 9110 §15.2).
+                if request.version() == Version::Http11 {
+                    client
+                        .write_all(&head.client_head(false))
+                        .await
+                        .map_err(client_gone)?;
+                }
                 buf.advance(head.len());
                 continue;
             }

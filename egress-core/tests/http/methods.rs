@@ -29,3 +29,18 @@ async fn unlisted_methods_get_403_and_reach_nobody() {
     let response = client.exchange(&get(WWW, upstream.port(), "/ok")).await;
     assert_eq!(response.status, 200);
 }
+
+/// An HTTP/1.0 client never sees an interim `100 Continue` (RFC 9110 §15.2): its first
+/// response is the final one.
+#[tokio::test]
+async fn interim_responses_are_not_sent_to_http_1_0_clients() {
+    let upstream = HttpUpstream::start(Mode::Continue).await;
+    let proxy = Proxy::start(&config(&[443], "")).await;
+    let request = format!(
+        "POST http://{WWW}:{p}/up HTTP/1.0\r\nHost: {WWW}:{p}\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+        p = upstream.port()
+    );
+    let mut client = Client::connect(proxy.addr()).await;
+    let response = client.exchange(request.as_bytes()).await;
+    assert_eq!(response.status, 200, "{response:?}");
+}

@@ -3,6 +3,7 @@
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use tokio::net::TcpStream;
 use tower::{Service, ServiceExt};
 use tracing::Span;
 
@@ -64,15 +65,23 @@ where
             span.record("target", tracing::field::display(&target));
             let mut upstream = dial.oneshot(target).await?;
             span.record("upstream", tracing::field::display(upstream.addr));
-            let result =
-                relay::relay(&mut conn.stream, &mut upstream.stream, &prefix, &config).await;
-            let traffic = match &result {
-                Ok(traffic) => *traffic,
-                Err(e) => e.traffic,
-            };
-            span.record("up", traffic.client_to_upstream);
-            span.record("down", traffic.upstream_to_client);
-            Ok(result?)
+            Ok(tunnel_relay(&mut conn.stream, &mut upstream.stream, &prefix, &config).await?)
         })
     }
+}
+
+/// Relays a tunnel and records its byte counts (`up`, `down`) on the connection's span,
+/// also when it fails: the one relay call of SNI tunnels and CONNECT.
+pub(super) async fn tunnel_relay(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    prefix: &[u8],
+    config: &RelayConfig,
+) -> Result<Traffic, relay::Error> {
+    let result = relay::relay(client, upstream, prefix, config).await;
+    let traffic = result.as_ref().map_or_else(|e| e.traffic, |t| *t);
+    let span = Span::current();
+    span.record("up", traffic.client_to_upstream);
+    span.record("down", traffic.upstream_to_client);
+    result
 }

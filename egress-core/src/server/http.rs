@@ -14,10 +14,12 @@ use tower::{Service, ServiceExt};
 use tracing::Span;
 
 use super::Accepted;
+use super::body::{BodyError, READ_CHUNK, copy_body};
+use super::forward::tunnel_relay;
 use crate::dial::{self, DEFAULT_CONNECT_TIMEOUT, Dial, Upstream};
 use crate::http::{
-    BodyFraming, ChunkedError, ChunkedLimits, ChunkedScanner, HeadError, HeadLimits, Parse,
-    RequestHead, ResponseBody, Version, error_response, parse_request_head, parse_response_head,
+    HeadError, HeadLimits, Parse, RequestHead, ResponseBody, Version, error_response,
+    parse_request_head, parse_response_head,
 };
 use crate::relay::{self, RelayConfig};
 use crate::resolve::{self, Resolve};
@@ -35,9 +37,6 @@ pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest time and most bytes read and discarded from a client after an error response.
 const LINGER_TIME: Duration = Duration::from_secs(2);
 const LINGER_BYTES: usize = 256 * 1024;
-
-/// Bytes asked of a socket per read while reading heads and bodies.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// Settings of an HTTP listener.
 #[derive(Debug, Clone)]
@@ -347,12 +346,10 @@ impl HttpProxy {
             .await?;
         span.record("status", 200);
         buf.advance(head.len());
-        let result =
-            relay::relay(&mut stream, &mut upstream.stream, &buf, &self.options.relay).await;
-        let traffic = result.as_ref().map_or_else(|e| e.traffic, |t| *t);
-        span.record("up", traffic.client_to_upstream);
-        span.record("down", traffic.upstream_to_client);
-        result.map(drop).map_err(Into::into)
+        tunnel_relay(&mut stream, &mut upstream.stream, &buf, &self.options.relay)
+            .await
+            .map(drop)
+            .map_err(Into::into)
     }
 
     /// Forwards one plain HTTP request and its response.
@@ -618,117 +615,4 @@ async fn linger(stream: &mut TcpStream) {
 fn still_open(stream: &TcpStream) -> bool {
     let mut probe = [0u8; 1];
     matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-}
-
-/// Why a body transfer stopped.
-#[derive(Debug)]
-enum BodyError {
-    /// Reading the sender failed, it closed early, or it went silent for the idle timeout.
-    Source(std::io::Error),
-    /// Writing to the receiver failed.
-    Destination(std::io::Error),
-    /// The chunked framing is malformed.
-    Framing(ChunkedError),
-}
-
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Source(e) => write!(f, "reading the body: {e}"),
-            Self::Destination(e) => write!(f, "writing the body: {e}"),
-            Self::Framing(e) => write!(f, "chunked body: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-/// How a body in flight is delimited.
-#[derive(Debug, Clone, Copy)]
-enum Framing {
-    None,
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
-impl From<BodyFraming> for Framing {
-    fn from(framing: BodyFraming) -> Self {
-        match framing {
-            BodyFraming::None => Self::None,
-            BodyFraming::Length(n) => Self::Length(n),
-            BodyFraming::Chunked => Self::Chunked,
-        }
-    }
-}
-
-impl From<ResponseBody> for Framing {
-    fn from(body: ResponseBody) -> Self {
-        match body {
-            ResponseBody::None => Self::None,
-            ResponseBody::Length(n) => Self::Length(n),
-            ResponseBody::Chunked => Self::Chunked,
-            ResponseBody::UntilClose => Self::UntilClose,
-        }
-    }
-}
-
-/// Streams one body from `src` to `dst`, starting with the bytes already in `pending`.
-/// Bytes past the body's end stay in `pending` (the next message). Never holds more than
-/// one read of body data.
-async fn copy_body<R, W>(
-    src: &mut R,
-    dst: &mut W,
-    pending: &mut BytesMut,
-    framing: Framing,
-    idle: Duration,
-) -> Result<u64, BodyError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut remaining = match framing {
-        Framing::None => return Ok(0),
-        Framing::Length(n) => n,
-        Framing::Chunked | Framing::UntilClose => u64::MAX,
-    };
-    let mut chunked = ChunkedScanner::new(ChunkedLimits::default());
-    let mut copied = 0u64;
-    loop {
-        if !pending.is_empty() {
-            let (take, done) = match framing {
-                Framing::Chunked => {
-                    let scanned = chunked.scan(pending).map_err(BodyError::Framing)?;
-                    (scanned.consumed, scanned.done)
-                }
-                _ => {
-                    let take = usize::try_from(remaining)
-                        .unwrap_or(usize::MAX)
-                        .min(pending.len());
-                    remaining -= take as u64;
-                    (take, remaining == 0)
-                }
-            };
-            dst.write_all(&pending[..take])
-                .await
-                .map_err(BodyError::Destination)?;
-            pending.advance(take);
-            copied += take as u64;
-            if done {
-                dst.flush().await.map_err(BodyError::Destination)?;
-                return Ok(copied);
-            }
-        }
-        pending.reserve(READ_CHUNK);
-        let n = match tokio::time::timeout(idle, src.read_buf(pending)).await {
-            Ok(result) => result.map_err(BodyError::Source)?,
-            Err(_) => return Err(BodyError::Source(std::io::ErrorKind::TimedOut.into())),
-        };
-        if n == 0 {
-            return match framing {
-                Framing::UntilClose => Ok(copied),
-                _ => Err(BodyError::Source(std::io::ErrorKind::UnexpectedEof.into())),
-            };
-        }
-    }
 }

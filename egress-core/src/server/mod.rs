@@ -2,6 +2,7 @@
 //! tower stack of each kind of listener ([`sni_stack`]). The stacks are assembled in one
 //! short function each, so the whole path of a connection reads in one place.
 
+mod body;
 mod forward;
 mod http;
 mod listener;

@@ -221,6 +221,10 @@ pass "http.server (pid $PLAIN_PID) listens, serves file.txt: $PLAIN_BODY"
 step "write the egress config and run 'egress check'"
 CONFIG=$WORK/egress.toml
 cat >"$CONFIG" <<EOF
+# The upstreams are on loopback, which the default policy denies.
+[policy]
+allow_cidrs = ["127.0.0.0/8"]
+
 [resolver.hosts]
 "www.example.test" = ["127.0.0.1"]
 "other.example.test" = ["127.0.0.1"]

@@ -163,7 +163,7 @@ fn proxies_a_connection_logs_it_and_stops_on_sigterm() {
     let path = write_config(
         "run",
         &format!(
-            "[resolver]\nnameservers = [\"127.0.0.1:9\"]\n[resolver.hosts]\n\"www.example.com\" = [\"127.0.0.1\"]\n\
+            "[policy]\nallow_cidrs = [\"127.0.0.0/8\"]\n[resolver]\nnameservers = [\"127.0.0.1:9\"]\n[resolver.hosts]\n\"www.example.com\" = [\"127.0.0.1\"]\n\
              [[sni]]\nlisten = [\"127.0.0.1:{listen_port}\"]\nupstream_port = {up_port}\n"
         ),
     );

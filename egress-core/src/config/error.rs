@@ -5,6 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
 
+use crate::policy::PolicyError;
 use crate::resolve;
 
 /// One mistake in a config file, with where it is.
@@ -80,6 +81,14 @@ pub enum StartError {
         /// The OS error.
         source: io::Error,
     },
+    /// A policy could not be built (the config was changed after it was checked).
+    Policy(PolicyError),
+}
+
+impl From<PolicyError> for StartError {
+    fn from(e: PolicyError) -> Self {
+        Self::Policy(e)
+    }
 }
 
 impl fmt::Display for StartError {
@@ -87,6 +96,7 @@ impl fmt::Display for StartError {
         match self {
             Self::Resolver(e) => write!(f, "building the resolver: {e}"),
             Self::Bind { addr, source } => write!(f, "listening on {addr}: {source}"),
+            Self::Policy(e) => write!(f, "building the policy: {e}"),
         }
     }
 }
@@ -96,6 +106,7 @@ impl std::error::Error for StartError {
         match self {
             Self::Resolver(e) => Some(e),
             Self::Bind { source, .. } => Some(source),
+            Self::Policy(e) => Some(e),
         }
     }
 }

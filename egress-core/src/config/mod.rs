@@ -21,6 +21,7 @@
 
 mod duration;
 mod error;
+mod policy;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +33,7 @@ use serde::de::{Deserializer, Error as _};
 use toml::Spanned;
 
 pub use error::{Error, Mistake, StartError};
+pub use policy::PolicySection;
 
 use crate::dial::DEFAULT_CONNECT_TIMEOUT;
 use crate::http::{
@@ -70,6 +72,9 @@ pub struct Config {
     /// How names are resolved.
     #[serde(default)]
     pub resolver: ResolverSection,
+    /// What may be reached, for every listener without its own `policy` table.
+    #[serde(default)]
+    pub policy: PolicySection,
     /// TLS passthrough listeners routed by SNI.
     #[serde(default)]
     pub sni: Vec<SniSection>,
@@ -156,6 +161,13 @@ pub struct SniSection {
     /// A port number, or `"listener"` for the port the client connected to. Default: 443.
     #[serde(default, deserialize_with = "deserialize_upstream_port")]
     pub upstream_port: UpstreamPort,
+    /// Where a ClientHello without a server name goes (still subject to the policy).
+    /// Default: none, such connections are refused with an `unrecognized_name` alert.
+    #[serde(default)]
+    pub default_host: Option<Name>,
+    /// This listener's policy, replacing `[policy]` entirely. Default: `[policy]`.
+    #[serde(default)]
+    pub policy: Option<PolicySection>,
     /// Most bytes read for one ClientHello. Default: 16384.
     #[serde(default = "default_client_hello_max_bytes")]
     pub client_hello_max_bytes: Spanned<usize>,
@@ -232,10 +244,14 @@ pub struct HttpSection {
     /// Most open connections across this block's addresses (503 past it). Default: 10000.
     #[serde(default = "default_max_connections")]
     pub max_connections: Spanned<usize>,
+    /// This listener's policy, replacing `[policy]` entirely. Default: `[policy]`.
+    #[serde(default)]
+    pub policy: Option<PolicySection>,
 }
 
 impl HttpSection {
-    /// This block's listener settings.
+    /// This block's listener settings, under the default policy ([`Config::bind`] sets the
+    /// configured one).
     pub fn options(&self) -> HttpOptions {
         HttpOptions {
             connect_ports: self.connect_ports.get_ref().clone(),
@@ -252,6 +268,7 @@ impl HttpSection {
                 idle_timeout: self.idle_timeout,
                 buffer_size: DEFAULT_BUFFER_SIZE,
             },
+            ..HttpOptions::default()
         }
     }
 }
@@ -412,8 +429,12 @@ impl Config {
                 format!("[resolver.hosts] \"{name}\" lists no address"),
             ));
         }
+        self.policy.check(text, &mut mistakes);
         let mut seen = HashSet::new();
         for block in &self.sni {
+            if let Some(policy) = &block.policy {
+                policy.check(text, &mut mistakes);
+            }
             check_listener(
                 text,
                 "[[sni]]",
@@ -432,6 +453,9 @@ impl Config {
             }
         }
         for block in &self.http {
+            if let Some(policy) = &block.policy {
+                policy.check(text, &mut mistakes);
+            }
             check_listener(
                 text,
                 "[[http]]",
@@ -499,21 +523,40 @@ impl Config {
     pub async fn bind(&self) -> Result<Server, StartError> {
         let resolver: Arc<dyn Resolve> =
             Arc::new(HickoryResolver::new(self.resolver_config()).map_err(StartError::Resolver)?);
+        let mut sni = Vec::with_capacity(self.sni.len());
+        for block in &self.sni {
+            sni.push(bind_all(&block.listen).await?);
+        }
+        let mut http = Vec::with_capacity(self.http.len());
+        for block in &self.http {
+            http.push(bind_all(&block.listen).await?);
+        }
+        // Every policy denies every listener, so that no target can make the proxy loop.
+        let own: Vec<SocketAddr> = sni
+            .iter()
+            .chain(&http)
+            .flatten()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let policy = |section: Option<&PolicySection>| {
+            let policy = section.unwrap_or(&self.policy).build()?;
+            Ok::<_, StartError>(Arc::new(policy.with_own_listeners(own.iter().copied())))
+        };
         let mut server = Server::new();
         server.shutdown_timeout(self.server.shutdown_timeout);
-        for block in &self.sni {
-            let stack = sni_stack(&block.options(), resolver.clone());
-            server.serve(
-                bind_all(&block.listen).await?,
-                stack,
-                *block.max_connections.get_ref(),
-            );
+        for (block, listeners) in self.sni.iter().zip(sni) {
+            let mut options = block.options();
+            options.policy = policy(block.policy.as_ref())?;
+            let stack = sni_stack(&options, resolver.clone());
+            server.serve(listeners, stack, *block.max_connections.get_ref());
         }
-        for block in &self.http {
-            let stack = http_stack(block.options(), resolver.clone());
+        for (block, listeners) in self.http.iter().zip(http) {
+            let mut options = block.options();
+            options.policy = policy(block.policy.as_ref())?;
+            let stack = http_stack(options, resolver.clone());
             let limit = ConnectionLimit::new(*block.max_connections.get_ref())
                 .with_overload_response(OVERLOADED);
-            server.serve(bind_all(&block.listen).await?, stack, limit);
+            server.serve(listeners, stack, limit);
         }
         Ok(server)
     }
@@ -569,10 +612,12 @@ async fn bind_all(
 }
 
 impl SniSection {
-    /// This block's stack settings.
+    /// This block's stack settings, under the default policy ([`Config::bind`] sets the
+    /// configured one).
     pub fn options(&self) -> SniOptions {
         SniOptions {
             upstream_port: self.upstream_port,
+            default_host: self.default_host.clone(),
             client_hello_max_bytes: *self.client_hello_max_bytes.get_ref(),
             client_hello_timeout: self.client_hello_timeout,
             connect_timeout: self.connect_timeout,
@@ -580,6 +625,7 @@ impl SniSection {
                 idle_timeout: self.idle_timeout,
                 buffer_size: DEFAULT_BUFFER_SIZE,
             },
+            ..SniOptions::default()
         }
     }
 }

@@ -213,3 +213,87 @@ fn http_methods_are_tokens() {
         );
     }
 }
+
+#[test]
+fn policy_tables_global_and_per_listener() {
+    let config = Config::from_toml(
+        r#"
+[policy]
+allow = ["api.example.com:443", "*.example.org"]
+deny = ["bad.example.org"]
+allow_cidrs = ["10.0.0.0/8"]
+mode = "report"
+
+[[sni]]
+listen = ["127.0.0.1:8443"]
+default_host = "fallback.example.com"
+[sni.policy]
+allow = ["*"]
+
+[[http]]
+listen = ["127.0.0.1:8080"]
+"#,
+    )
+    .unwrap();
+    let global = config.policy.policy_config();
+    assert_eq!(global.allow, ["api.example.com:443", "*.example.org"]);
+    assert_eq!(global.deny, ["bad.example.org"]);
+    assert_eq!(global.allow_cidrs, ["10.0.0.0/8"]);
+    assert_eq!(global.mode, crate::policy::Mode::Report);
+    let own = config.sni[0].policy.as_ref().unwrap().policy_config();
+    assert_eq!(own.allow, ["*"]);
+    // A listener's table replaces the global one: nothing is inherited.
+    assert!(own.deny.is_empty() && own.allow_cidrs.is_empty());
+    assert_eq!(own.mode, crate::policy::Mode::Enforce);
+    assert!(config.http[0].policy.is_none());
+    assert_eq!(
+        config.sni[0].options().default_host.unwrap().as_str(),
+        "fallback.example.com"
+    );
+}
+
+#[test]
+fn every_bad_policy_entry_names_its_line() {
+    let text = r#"[policy]
+allow = [
+  "ok.example.com",
+  "*.com",
+  "bad..example",
+]
+allow_cidrs = ["10.0.0.1/8"]
+
+[[http]]
+listen = ["127.0.0.1:8080"]
+[http.policy]
+deny = ["x.example:0"]
+"#;
+    let found = mistakes(text);
+    assert_eq!(found.len(), 4, "{found:#?}");
+    for (mistake, line) in found.iter().zip([4, 5, 7, 12]) {
+        assert!(
+            mistake.starts_with(&format!("line {line},")),
+            "{mistake} is not on line {line}"
+        );
+    }
+    assert!(found[0].contains("public suffix"), "{}", found[0]);
+    assert!(
+        found[1].contains("policy allow entry `bad..example`"),
+        "{}",
+        found[1]
+    );
+}
+
+#[test]
+fn policy_keys_and_values_are_checked() {
+    let unknown = mistakes(
+        "[policy]\nallow = []\nalow = [\"x.example\"]\n[[http]]\nlisten = [\"127.0.0.1:1\"]\n",
+    );
+    assert!(unknown[0].starts_with("line 3,"), "{unknown:?}");
+    let mode = mistakes("[policy]\nmode = \"audit\"\n[[http]]\nlisten = [\"127.0.0.1:1\"]\n");
+    assert!(
+        mode[0].starts_with("line 2,") && mode[0].contains("\"report\""),
+        "{mode:?}"
+    );
+    let host = mistakes("[[sni]]\nlisten = [\"127.0.0.1:1\"]\ndefault_host = \"10.0.0.1\"\n");
+    assert!(host[0].starts_with("line 3,"), "{host:?}");
+}

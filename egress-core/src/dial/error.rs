@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::resolve;
@@ -15,6 +15,11 @@ pub enum Error {
     Resolve(resolve::Error),
     /// There was no address to try.
     NoAddresses,
+    /// Every address the name resolved to is denied by the policy.
+    NoAllowedAddress {
+        /// The denied addresses.
+        denied: Vec<IpAddr>,
+    },
     /// The connection was refused, reset or unreachable.
     Connect {
         /// The address tried.
@@ -36,6 +41,13 @@ impl fmt::Display for Error {
         match self {
             Self::Resolve(e) => write!(f, "resolving upstream: {e}"),
             Self::NoAddresses => f.write_str("no upstream address to connect to"),
+            Self::NoAllowedAddress { denied } => {
+                f.write_str("the policy denies every upstream address:")?;
+                for ip in denied {
+                    write!(f, " {ip}")?;
+                }
+                Ok(())
+            }
             Self::Connect { addr, source } => write!(f, "connecting to upstream {addr}: {source}"),
             Self::Timeout { addr, after } => {
                 write!(
@@ -52,7 +64,7 @@ impl std::error::Error for Error {
         match self {
             Self::Resolve(e) => Some(e),
             Self::Connect { source, .. } => Some(source),
-            Self::NoAddresses | Self::Timeout { .. } => None,
+            Self::NoAddresses | Self::NoAllowedAddress { .. } | Self::Timeout { .. } => None,
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Dialing: resolves a [`Target`] and connects to its addresses in turn, each attempt
-//! bounded by a connect timeout. Hands on the connected [`Upstream`].
+//! Dialing: resolves a [`Target`], keeps the addresses the [`Policy`] allows, and connects to
+//! them in turn, each attempt bounded by a connect timeout. The address checked is the
+//! address dialed: there is no second lookup for a rebinding DNS server to answer
+//! differently. Hands on the connected [`Upstream`].
 
 mod error;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -14,6 +16,7 @@ use tower::Service;
 pub use error::Error;
 
 use crate::BoxFuture;
+use crate::policy::{Mode, Policy};
 use crate::resolve::Resolve;
 use crate::target::{Host, Target};
 
@@ -29,7 +32,9 @@ pub struct Upstream {
     pub addr: SocketAddr,
 }
 
-/// Resolves a [`Target`] with a [`Resolve`] and connects to the first address that answers.
+/// Resolves a [`Target`] with a [`Resolve`], checks every address with its [`Policy`] (by
+/// default [`Policy::default`], which denies special-purpose ranges such as loopback and
+/// RFC 1918), and connects to the first allowed address that answers.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,15 +55,25 @@ pub struct Upstream {
 pub struct Dial {
     resolver: Arc<dyn Resolve>,
     connect_timeout: Duration,
+    policy: Arc<Policy>,
 }
 
 impl Dial {
-    /// A dialer resolving with `resolver`, giving each connect attempt `connect_timeout`.
+    /// A dialer resolving with `resolver`, giving each connect attempt `connect_timeout`,
+    /// under the default policy.
     pub fn new(resolver: Arc<dyn Resolve>, connect_timeout: Duration) -> Self {
         Self {
             resolver,
             connect_timeout,
+            policy: Policy::shared_default(),
         }
+    }
+
+    /// Checks addresses with `policy` instead.
+    #[must_use]
+    pub fn with_policy(mut self, policy: Arc<Policy>) -> Self {
+        self.policy = policy;
+        self
     }
 }
 
@@ -78,9 +93,49 @@ impl Service<Target> for Dial {
                 Host::Name(name) => this.resolver.resolve(name).await.map_err(Error::Resolve)?,
                 Host::Ip(ip) => vec![*ip],
             };
-            let addrs = ips.into_iter().map(|ip| SocketAddr::new(ip, target.port));
+            let addrs = this.allowed(ips, target.port)?;
             connect(addrs, this.connect_timeout).await
         })
+    }
+}
+
+impl Dial {
+    /// The addresses to dial: those the policy allows, in resolver order. Denied ones are
+    /// logged; under [`Mode::Report`] they are dialed all the same.
+    fn allowed(&self, ips: Vec<IpAddr>, port: u16) -> Result<Vec<SocketAddr>, Error> {
+        let (allowed, denied): (Vec<SocketAddr>, Vec<SocketAddr>) = ips
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .partition(|addr| self.policy.check_socket(*addr).allowed);
+        if denied.is_empty() {
+            return Ok(allowed);
+        }
+        let reason = if allowed.is_empty() {
+            "no_allowed_address"
+        } else {
+            "denied_ip"
+        };
+        if self.policy.mode() == Mode::Report {
+            tracing::Span::current().record("would_deny", reason);
+            tracing::warn!(
+                policy = reason,
+                ?denied,
+                "report mode: dialing addresses the policy would deny"
+            );
+            return Ok(allowed.into_iter().chain(denied).collect());
+        }
+        if allowed.is_empty() {
+            tracing::Span::current().record("policy", reason);
+            return Err(Error::NoAllowedAddress {
+                denied: denied.into_iter().map(|a| a.ip()).collect(),
+            });
+        }
+        tracing::info!(
+            ?allowed,
+            ?denied,
+            "dialing only the addresses the policy allows"
+        );
+        Ok(allowed)
     }
 }
 

@@ -24,7 +24,8 @@ mod address;
 mod domain;
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, LazyLock};
 
 use address::{AddressRules, parse_cidr};
 use domain::{DomainSet, Form, Match, parse_pattern};
@@ -66,6 +67,8 @@ pub struct PolicyConfig {
 pub struct PolicyError {
     /// The list the entry is in (`allow`, `deny`, `allow_cidrs`, `deny_cidrs`).
     pub list: &'static str,
+    /// The entry's position in its list, from 0.
+    pub index: usize,
     /// The entry as written.
     pub entry: String,
     /// What is wrong.
@@ -143,13 +146,30 @@ impl Decision {
     }
 }
 
-/// Compiled rules: name patterns in tries, address ranges in a table.
+/// Compiled rules: name patterns in tries, address ranges in a table, and the proxy's own
+/// listening sockets.
 #[derive(Debug, Clone)]
 pub struct Policy {
     allow: DomainSet,
     deny: DomainSet,
     addresses: AddressRules,
+    own: Vec<SocketAddr>,
     mode: Mode,
+}
+
+/// The embedded default: every public name on every port, no special-purpose address.
+static DEFAULT: LazyLock<Arc<Policy>> = LazyLock::new(|| {
+    Arc::new(
+        Policy::new(&PolicyConfig::default())
+            .unwrap_or_else(|_| unreachable!("the empty config has no entry to reject")),
+    )
+});
+
+impl Default for Policy {
+    /// Every public name on every port; every special-purpose address range denied.
+    fn default() -> Self {
+        Self::clone(&DEFAULT)
+    }
 }
 
 impl Policy {
@@ -157,54 +177,101 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// A [`PolicyError`] naming the first bad entry: a malformed pattern or port, a wildcard
+    /// A [`PolicyError`] naming the first bad entry ([`Policy::errors`] lists them all): a malformed pattern or port, a wildcard
     /// over a public suffix without `allow_public_suffix_wildcards`, or a bad CIDR.
     pub fn new(config: &PolicyConfig) -> Result<Self, PolicyError> {
-        let names = |list: &'static str, entries: &[String]| -> Result<DomainSet, PolicyError> {
+        let (policy, mut errors) = Self::compile(config);
+        if errors.is_empty() {
+            Ok(policy)
+        } else {
+            Err(errors.swap_remove(0))
+        }
+    }
+
+    /// Compiles what is valid of `config`, and lists every bad entry in list order.
+    fn compile(config: &PolicyConfig) -> (Self, Vec<PolicyError>) {
+        let mut errors = Vec::new();
+        let mut names = |list: &'static str, entries: &[String]| {
             let mut set = DomainSet::default();
-            for entry in entries {
+            for (index, entry) in entries.iter().enumerate() {
                 let error = |problem: String| PolicyError {
                     list,
+                    index,
                     entry: entry.clone(),
                     problem,
                 };
-                let pattern = parse_pattern(entry).map_err(error)?;
+                let pattern = match parse_pattern(entry) {
+                    Ok(pattern) => pattern,
+                    Err(problem) => {
+                        errors.push(error(problem));
+                        continue;
+                    }
+                };
                 let wildcard = matches!(pattern.form, Form::Below | Form::AndBelow);
                 if wildcard
                     && !config.allow_public_suffix_wildcards
                     && is_public_suffix(&pattern.base)
                 {
-                    return Err(error(format!(
+                    errors.push(error(format!(
                         "`{}` is a public suffix: this wildcard spans unrelated owners \
                          (set allow_public_suffix_wildcards = true if you mean it)",
                         pattern.base
                     )));
+                    continue;
                 }
                 set.insert(&pattern);
             }
-            Ok(set)
+            set
         };
-        let cidrs = |list: &'static str, entries: &[String]| {
-            entries
-                .iter()
-                .map(|entry| {
-                    parse_cidr(entry).map_err(|problem| PolicyError {
+        let allow = names("allow", &config.allow);
+        let deny = names("deny", &config.deny);
+        let mut cidrs = |list: &'static str, entries: &[String]| {
+            let mut nets = Vec::with_capacity(entries.len());
+            for (index, entry) in entries.iter().enumerate() {
+                match parse_cidr(entry) {
+                    Ok(net) => nets.push(net),
+                    Err(problem) => errors.push(PolicyError {
                         list,
+                        index,
                         entry: entry.clone(),
                         problem,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
+                    }),
+                }
+            }
+            nets
         };
-        Ok(Self {
-            allow: names("allow", &config.allow)?,
-            deny: names("deny", &config.deny)?,
-            addresses: AddressRules::new(
-                &cidrs("allow_cidrs", &config.allow_cidrs)?,
-                &cidrs("deny_cidrs", &config.deny_cidrs)?,
-            ),
+        let allow_cidrs = cidrs("allow_cidrs", &config.allow_cidrs);
+        let deny_cidrs = cidrs("deny_cidrs", &config.deny_cidrs);
+        let policy = Self {
+            allow,
+            deny,
+            addresses: AddressRules::new(&allow_cidrs, &deny_cidrs),
+            own: Vec::new(),
             mode: config.mode,
-        })
+        };
+        (policy, errors)
+    }
+
+    /// Every bad entry of `config`, in list order (`allow`, `deny`, `allow_cidrs`,
+    /// `deny_cidrs`): what [`Policy::new`] would refuse, all at once, for a config checker.
+    pub fn errors(config: &PolicyConfig) -> Vec<PolicyError> {
+        Self::compile(config).1
+    }
+
+    /// The default policy, shared.
+    pub fn shared_default() -> Arc<Self> {
+        DEFAULT.clone()
+    }
+
+    /// Also denies the sockets the proxy listens on, so that a target naming the proxy
+    /// itself (with loopback re-opened by `allow_cidrs`, say) cannot make it loop. A
+    /// listener on an unspecified address (`0.0.0.0`, `[::]`) covers its port on the
+    /// unspecified and loopback addresses of both families; its other interface addresses
+    /// are private ranges in most deployments, denied by the default list unless re-opened.
+    #[must_use]
+    pub fn with_own_listeners(mut self, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.own.extend(addrs);
+        self
     }
 
     /// Whether denials are enforced or only reported.
@@ -218,7 +285,7 @@ impl Policy {
         let name = match host {
             Host::Name(name) => Some(name),
             Host::Ip(ip) => {
-                let decision = self.check_addr(*ip);
+                let decision = self.check_socket(SocketAddr::new(*ip, port));
                 if !decision.allowed {
                     return decision;
                 }
@@ -238,13 +305,32 @@ impl Policy {
         }
     }
 
-    /// Decides an address, before it is dialed.
+    /// Decides an address by its ranges alone.
     pub fn check_addr(&self, ip: IpAddr) -> Decision {
         if self.addresses.allows(ip) {
             Decision::ALLOWED
         } else {
             Decision::deny(Reason::DeniedIp)
         }
+    }
+
+    /// Decides an address and port before they are dialed: the ranges, then the proxy's own
+    /// listening sockets ([`Policy::with_own_listeners`]).
+    pub fn check_socket(&self, addr: SocketAddr) -> Decision {
+        let decision = self.check_addr(addr.ip());
+        if decision.allowed && self.is_own(addr) {
+            return Decision::deny(Reason::DeniedIp);
+        }
+        decision
+    }
+
+    fn is_own(&self, addr: SocketAddr) -> bool {
+        let ip = addr.ip().to_canonical();
+        self.own.iter().any(|own| {
+            own.port() == addr.port()
+                && (own.ip().to_canonical() == ip
+                    || (own.ip().is_unspecified() && (ip.is_loopback() || ip.is_unspecified())))
+        })
     }
 }
 
@@ -309,5 +395,41 @@ mod tests {
             named_only.check_target(&ip("8.8.8.8"), 443).reason,
             Reason::DeniedName
         );
+    }
+
+    #[test]
+    fn own_listeners_are_denied_even_when_their_range_is_open() {
+        let open = Policy::new(&PolicyConfig {
+            allow_cidrs: vec!["127.0.0.0/8".into(), "::1".into()],
+            ..PolicyConfig::default()
+        })
+        .unwrap();
+        let p = open.with_own_listeners([
+            "127.0.0.1:8080".parse().unwrap(),
+            "[::]:8443".parse().unwrap(),
+        ]);
+        let denied = |s: &str| !p.check_socket(s.parse().unwrap()).allowed;
+        assert!(denied("127.0.0.1:8080"));
+        assert!(denied("[::ffff:127.0.0.1]:8080"));
+        assert!(!denied("127.0.0.2:8080"));
+        assert!(!denied("127.0.0.1:8081"));
+        assert!(denied("127.0.0.5:8443"));
+        assert!(denied("[::1]:8443"));
+        assert!(denied("0.0.0.0:8443") && denied("[::]:8443"));
+        let ip = |s: &str| Host::Ip(s.parse().unwrap());
+        assert_eq!(
+            p.check_target(&ip("127.0.0.1"), 8080).reason,
+            Reason::DeniedIp
+        );
+        assert!(p.check_target(&ip("127.0.0.1"), 9000).allowed);
+    }
+
+    #[test]
+    fn the_default_denies_special_addresses_only() {
+        let p = Policy::default();
+        assert!(p.check_addr("93.184.215.14".parse().unwrap()).allowed);
+        assert!(!p.check_addr("10.0.0.1".parse().unwrap()).allowed);
+        let host = Host::from_ascii(b"a.b.example").unwrap();
+        assert!(p.check_target(&host, 22).allowed);
     }
 }

@@ -1,6 +1,7 @@
 //! The last stage of a tunnel: dial the target, then relay the client to it.
 
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
@@ -8,6 +9,7 @@ use tower::{Service, ServiceExt};
 use tracing::Span;
 
 use super::Accepted;
+use super::refuse::reply_and_close;
 use crate::dial::{self, Upstream};
 use crate::relay::{self, RelayConfig, Traffic};
 use crate::target::Target;
@@ -30,12 +32,25 @@ pub struct Tunnel {
 pub struct Forward<D> {
     dial: D,
     relay: RelayConfig,
+    denied_response: Option<(&'static [u8], Duration)>,
 }
 
 impl<D> Forward<D> {
     /// Forwards with the connector `dial` and the relay settings `relay`.
     pub fn new(dial: D, relay: RelayConfig) -> Self {
-        Self { dial, relay }
+        Self {
+            dial,
+            relay,
+            denied_response: None,
+        }
+    }
+
+    /// Writes `response` (a TLS alert, say), within `timeout`, to clients whose target has
+    /// no address the policy allows ([`dial::Error::NoAllowedAddress`]) before closing.
+    #[must_use]
+    pub fn with_denied_response(mut self, response: &'static [u8], timeout: Duration) -> Self {
+        self.denied_response = Some((response, timeout));
+        self
     }
 }
 
@@ -55,6 +70,7 @@ where
     fn call(&mut self, tunnel: Tunnel) -> Self::Future {
         let dial = self.dial.clone();
         let config = self.relay;
+        let denied_response = self.denied_response;
         Box::pin(async move {
             let Tunnel {
                 mut conn,
@@ -63,7 +79,16 @@ where
             } = tunnel;
             let span = Span::current();
             span.record("target", tracing::field::display(&target));
-            let mut upstream = dial.oneshot(target).await?;
+            let mut upstream = match dial.oneshot(target).await {
+                Ok(upstream) => upstream,
+                Err(e @ dial::Error::NoAllowedAddress { .. }) => {
+                    if let Some((response, timeout)) = denied_response {
+                        reply_and_close(&mut conn.stream, response, timeout).await;
+                    }
+                    return Err(e.into());
+                }
+                Err(e) => return Err(e.into()),
+            };
             span.record("upstream", tracing::field::display(upstream.addr));
             Ok(tunnel_relay(&mut conn.stream, &mut upstream.stream, &prefix, &config).await?)
         })

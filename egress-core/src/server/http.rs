@@ -16,11 +16,13 @@ use tracing::Span;
 use super::Accepted;
 use super::body::{BodyError, READ_CHUNK, copy_body};
 use super::forward::tunnel_relay;
+use super::refuse::{PolicyDenied, admit, reply_and_close};
 use crate::dial::{self, DEFAULT_CONNECT_TIMEOUT, Dial, Upstream};
 use crate::http::{
     HeadError, HeadLimits, Parse, RequestHead, ResponseBody, Version, error_response,
     parse_request_head, parse_response_head,
 };
+use crate::policy::Policy;
 use crate::relay::{self, RelayConfig};
 use crate::resolve::{self, Resolve};
 use crate::target::Target;
@@ -33,10 +35,6 @@ pub const DEFAULT_CONNECT_PORTS: [u16; 2] = [443, 563];
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default time an idle keep-alive client connection is kept open.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Longest time and most bytes read and discarded from a client after an error response.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 256 * 1024;
 
 /// Settings of an HTTP listener.
 #[derive(Debug, Clone)]
@@ -57,6 +55,8 @@ pub struct HttpOptions {
     pub keepalive_timeout: Duration,
     /// Tunnels (CONNECT, WebSocket) and bodies: idle timeout (1 h) and buffer size.
     pub relay: RelayConfig,
+    /// What may be reached. Default: [`Policy::default`], every public name and address.
+    pub policy: Arc<Policy>,
 }
 
 impl Default for HttpOptions {
@@ -69,6 +69,7 @@ impl Default for HttpOptions {
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
             relay: RelayConfig::default(),
+            policy: Policy::shared_default(),
         }
     }
 }
@@ -79,7 +80,7 @@ pub const OVERLOADED: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nX-Egress-Err
 /// The stack of an HTTP proxy listener: one service that runs each client connection's
 /// request loop, dialing through `Dial`.
 pub fn http_stack(options: HttpOptions, resolver: Arc<dyn Resolve>) -> HttpProxy {
-    let dial = Dial::new(resolver, options.connect_timeout);
+    let dial = Dial::new(resolver, options.connect_timeout).with_policy(options.policy.clone());
     HttpProxy {
         options: Arc::new(options),
         dial,
@@ -131,8 +132,17 @@ impl Refusal {
         }
     }
 
+    fn from_policy(denied: PolicyDenied, target: &Target) -> Self {
+        Self {
+            status: 403,
+            reason: denied.reason.as_str(),
+            message: format!("the proxy's policy does not allow {target}"),
+        }
+    }
+
     fn from_dial(e: &dial::Error) -> Self {
         let (status, reason) = match e {
+            dial::Error::NoAllowedAddress { .. } => (403, "no_allowed_address"),
             dial::Error::Resolve(resolve::Error::Timeout) => (504, "dns_timeout"),
             dial::Error::Resolve(_) => (502, "dns_error"),
             dial::Error::Timeout { .. } => (504, "connect_timeout"),
@@ -198,9 +208,13 @@ impl HttpProxy {
             if head.is_connect() {
                 return self.connect(stream, buf, head, target).await;
             }
-            let result = self
-                .forward(&mut stream, &mut buf, &head, target.clone(), &mut pooled)
-                .await;
+            let result = match admit(&self.options.policy, &target) {
+                Ok(()) => {
+                    self.forward(&mut stream, &mut buf, &head, target.clone(), &mut pooled)
+                        .await
+                }
+                Err(denied) => Err(Refusal::from_policy(denied, &target)),
+            };
             let (status, up, down, error) = match &result {
                 Ok(e) => (
                     e.status,
@@ -235,10 +249,7 @@ impl HttpProxy {
     async fn refuse(&self, stream: &mut TcpStream, refusal: Refusal) -> Result<(), BoxError> {
         Span::current().record("status", refusal.status);
         let response = error_response(refusal.status, refusal.reason, &refusal.message);
-        let _ =
-            tokio::time::timeout(self.options.header_timeout, stream.write_all(&response)).await;
-        let _ = stream.shutdown().await;
-        linger(stream).await;
+        reply_and_close(stream, &response, self.options.header_timeout).await;
         Err(format!("{} {}: {}", refusal.status, refusal.reason, refusal.message).into())
     }
 
@@ -311,7 +322,7 @@ impl HttpProxy {
         }
     }
 
-    /// Answers a CONNECT: checks the port, dials, says 200, then relays; bytes the client
+    /// Answers a CONNECT: checks the port and the policy, dials, says 200, then relays; bytes the client
     /// sent after the head go upstream first.
     async fn connect(
         &self,
@@ -335,6 +346,10 @@ impl HttpProxy {
                     },
                 )
                 .await;
+        }
+        if let Err(denied) = admit(&self.options.policy, &target) {
+            let refusal = Refusal::from_policy(denied, &target);
+            return self.refuse(&mut stream, refusal).await;
         }
         let mut upstream = match self.dial.clone().oneshot(target).await {
             Ok(upstream) => upstream,
@@ -592,21 +607,6 @@ where
                 request_done = Some(done);
             }
             done = &mut response => return (request_done, Some(done)),
-        }
-    }
-}
-
-/// After an error response, reads and discards what the client still sends, for a moment:
-/// closing with unread bytes would reset the connection, and a reset can destroy the
-/// response before the client reads it (nginx's `lingering_close`).
-async fn linger(stream: &mut TcpStream) {
-    let deadline = tokio::time::Instant::now() + LINGER_TIME;
-    let mut sink = [0u8; 4096];
-    let mut drained = 0;
-    while drained < LINGER_BYTES {
-        match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
-            Ok(Ok(n)) if n > 0 => drained += n,
-            _ => return,
         }
     }
 }

@@ -248,6 +248,8 @@ impl AcceptLoop {
                 sni = Empty,
                 method = Empty,
                 target = Empty,
+                policy = Empty,
+                would_deny = Empty,
                 status = Empty,
                 upstream = Empty,
                 up = Empty,

@@ -6,6 +6,7 @@ mod body;
 mod forward;
 mod http;
 mod listener;
+mod refuse;
 mod sni;
 
 pub use forward::{Forward, Tunnel};
@@ -16,4 +17,5 @@ pub use http::{
 pub use listener::{
     Accepted, ConnectionLimit, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server,
 };
-pub use sni::{RouteError, SniOptions, UpstreamPort, route, sni_stack};
+pub use refuse::PolicyDenied;
+pub use sni::{Admit, RouteError, SniOptions, UpstreamPort, route, sni_stack};

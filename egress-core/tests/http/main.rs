@@ -63,7 +63,7 @@ fn config(connect_ports: &[u16], extra: &str) -> String {
 fn with_resolver(resolver: &str, connect_ports: &[u16], extra: &str) -> String {
     let ports: Vec<String> = connect_ports.iter().map(u16::to_string).collect();
     format!(
-        "[resolver]\n{resolver}\n[[http]]\nlisten = [\"127.0.0.1:0\"]\nconnect_ports = [{}]\n{extra}\n",
+        "[policy]\nallow_cidrs = [\"127.0.0.0/8\", \"::1\"]\n\n[resolver]\n{resolver}\n[[http]]\nlisten = [\"127.0.0.1:0\"]\nconnect_ports = [{}]\n{extra}\n",
         ports.join(", ")
     )
 }

@@ -221,13 +221,18 @@ pass "http.server (pid $PLAIN_PID) listens, serves file.txt: $PLAIN_BODY"
 step "write the egress config and run 'egress check'"
 CONFIG=$WORK/egress.toml
 cat >"$CONFIG" <<EOF
-# The upstreams are on loopback, which the default policy denies.
+# The upstreams are on loopback, which the default policy denies: re-open it, except
+# 127.0.0.3. denied.example.test is refused by name, internal.example.test by address.
 [policy]
+deny = ["denied.example.test"]
 allow_cidrs = ["127.0.0.0/8"]
+deny_cidrs = ["127.0.0.3/32"]
 
 [resolver.hosts]
 "www.example.test" = ["127.0.0.1"]
 "other.example.test" = ["127.0.0.1"]
+"denied.example.test" = ["127.0.0.1"]
+"internal.example.test" = ["127.0.0.3"]
 
 # Every name to the same port.
 [[sni]]
@@ -282,16 +287,34 @@ printf '%s\n' "$OUT" | sed 's/^/    > /'
 has "$OUT" 'Verification: OK' || fail "s_client for other.example.test: no 'Verification: OK'"
 pass "handshake and verification OK"
 
-step "a ClientHello without SNI is closed by egress"
-capture timeout "$CLIENT_TIMEOUT" openssl s_client -connect "127.0.0.1:$SNI" -noservername \
-  -CAfile "$WORK/cert.pem" -brief </dev/null
-printf '%s\n' "$OUT" | sed 's/^/    > /'
-[ "$RC" -ne 124 ] || fail "s_client without SNI: egress did not close the connection within ${CLIENT_TIMEOUT}s"
-[ "$RC" -ne 0 ] || fail "s_client without SNI succeeded (exit 0)"
-if has "$OUT" 'CONNECTION ESTABLISHED' || has "$OUT" 'Verification: OK'; then
-  fail "s_client without SNI completed a handshake"
-fi
-pass "s_client failed (exit $RC), no handshake"
+# Runs openssl s_client for server name $1 (none when empty) against the fixed-port
+# listener; it must fail with TLS alert number $2 from egress, without a handshake.
+expect_alert() {
+  local name=$1 alert=$2
+  local sni=(-servername "$name")
+  [ -n "$name" ] || sni=(-noservername)
+  capture timeout "$CLIENT_TIMEOUT" openssl s_client -connect "127.0.0.1:$SNI" "${sni[@]}" \
+    -CAfile "$WORK/cert.pem" -brief </dev/null
+  printf '%s\n' "$OUT" | sed 's/^/    > /'
+  [ "$RC" -ne 124 ] || fail "s_client ${name:-without SNI}: egress did not close the connection within ${CLIENT_TIMEOUT}s"
+  [ "$RC" -ne 0 ] || fail "s_client ${name:-without SNI} succeeded (exit 0)"
+  if has "$OUT" 'CONNECTION ESTABLISHED' || has "$OUT" 'Verification: OK'; then
+    fail "s_client ${name:-without SNI} completed a handshake"
+  fi
+  has "$OUT" "alert number $alert" || fail "s_client ${name:-without SNI}: no TLS alert $alert"
+}
+
+step "a ClientHello without SNI is refused with an unrecognized_name alert"
+expect_alert "" 112
+pass "s_client failed (exit $RC) on alert 112, no handshake"
+
+step "a name the policy denies (denied.example.test) gets an unrecognized_name alert"
+expect_alert denied.example.test 112
+pass "s_client failed (exit $RC) on alert 112, no handshake"
+
+step "a name resolving only to a denied address (internal.example.test) gets access_denied"
+expect_alert internal.example.test 49
+pass "s_client failed (exit $RC) on alert 49, no handshake"
 
 step "a name neither in hosts nor resolvable (nxdomain.invalid) is closed by egress"
 capture timeout "$CLIENT_TIMEOUT" openssl s_client -connect "127.0.0.1:$SNI" \
@@ -315,7 +338,8 @@ tunnel_lines() {
 for ((i = 0; i < 50; i++)); do
   [ "$(tunnel_lines www.example.test | wc -l)" -ge 2 ] &&
     [ "$(tunnel_lines other.example.test | wc -l)" -ge 1 ] &&
-    [ "$(plain_log | grep -cE 'sni="?nxdomain.invalid' || true)" -ge 1 ] && break
+    [ "$(plain_log | grep -cE 'sni="?nxdomain.invalid' || true)" -ge 1 ] &&
+    [ "$(plain_log | grep -cE 'sni="?internal.example.test' || true)" -ge 1 ] && break
   sleep 0.1
 done
 plain_log | sed 's/^/    > /'
@@ -330,7 +354,11 @@ n=$(tunnel_lines other.example.test | wc -l)
 [ "$n" -eq 1 ] || fail "expected 1 info line with sni=other.example.test, up= and down=, found $n"
 n=$(plain_log | grep ' INFO ' | grep -cE 'sni="?nxdomain.invalid' || true)
 [ "$n" -eq 1 ] || fail "expected 1 info line with sni=nxdomain.invalid, found $n"
-pass "2 lines for www.example.test, 1 for other.example.test, 1 for nxdomain.invalid"
+n=$(plain_log | grep ' INFO ' | grep -E 'sni="?denied.example.test' | grep -c 'policy="\?denied_name' || true)
+[ "$n" -eq 1 ] || fail "expected 1 info line with sni=denied.example.test and policy=denied_name, found $n"
+n=$(plain_log | grep ' INFO ' | grep -E 'sni="?internal.example.test' | grep -c 'policy="\?no_allowed_address' || true)
+[ "$n" -eq 1 ] || fail "expected 1 info line with sni=internal.example.test and policy=no_allowed_address, found $n"
+pass "2 lines for www.example.test, 1 for other.example.test, 1 for nxdomain.invalid, 2 policy refusals"
 
 step "curl -x http://127.0.0.1:$HTTP https://www.example.test:$UP/ (CONNECT)"
 capture curl --fail --silent --show-error --max-time "$CLIENT_TIMEOUT" \
@@ -385,6 +413,17 @@ has "${OUT%%$'\n'*}" '^HTTP/1.1 403 ' || fail "raw CONNECT: the status line is n
 has "$OUT" $'^X-Egress-Error: port_not_allowed\r$' ||
   fail "raw CONNECT: no 'X-Egress-Error: port_not_allowed' header"
 pass "403 with X-Egress-Error: port_not_allowed, connection closed"
+
+step "CONNECT and plain HTTP to a name the policy denies get 403 denied_name"
+for url in "https://denied.example.test:$UP/" "http://denied.example.test:$PLAIN/file.txt"; do
+  capture curl --silent --show-error --max-time "$CLIENT_TIMEOUT" --include \
+    --proxy "http://127.0.0.1:$HTTP" "$url"
+  printf '%s\n' "$OUT" | tr -d '\r' | sed 's/^/    > /'
+  has "$OUT" '^HTTP/1.1 403 ' || fail "$url through the proxy: not answered 403"
+  has "$OUT" $'^X-Egress-Error: denied_name\r$' ||
+    fail "$url through the proxy: no 'X-Egress-Error: denied_name' header"
+done
+pass "403 with X-Egress-Error: denied_name for CONNECT and for absolute form"
 
 step "Go net/http through the proxy: CONNECT and absolute form, $GO_ROUNDS rounds on one Transport"
 # The Go client checks every status and body, and that each plain request after the first

@@ -39,7 +39,10 @@ use crate::dial::DEFAULT_CONNECT_TIMEOUT;
 use crate::http::{
     DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_HEADERS, DEFAULT_MAX_REQUEST_LINE, HeadLimits,
 };
-use crate::relay::{DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, RelayConfig};
+use crate::relay::{
+    DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, PipePool,
+    RelayConfig,
+};
 use crate::resolve::{HickoryResolver, IpFamily, Resolve, ResolverConfig};
 use crate::server::{
     ConnectionLimit, DEFAULT_CONNECT_PORTS, DEFAULT_HEADER_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT,
@@ -58,6 +61,10 @@ const MIN_CLIENT_HELLO_BYTES: usize = 512;
 /// Largest accepted `client_hello_max_bytes`: a hello is at most one 2^24 handshake message,
 /// but nothing real needs more than this.
 const MAX_CLIENT_HELLO_BYTES: usize = 1 << 20;
+/// Smallest and largest accepted `pipe_size`: one page, and the kernel's default
+/// `/proc/sys/fs/pipe-max-size` for unprivileged processes.
+const MIN_PIPE_SIZE: usize = 4096;
+const MAX_PIPE_SIZE: usize = 1 << 20;
 /// Port of a nameserver given without one.
 const DNS_PORT: u16 = 53;
 
@@ -75,6 +82,9 @@ pub struct Config {
     /// What may be reached, for every listener without its own `policy` table.
     #[serde(default)]
     pub policy: PolicySection,
+    /// How tunnels move bytes, for every listener.
+    #[serde(default)]
+    pub relay: RelaySection,
     /// TLS passthrough listeners routed by SNI.
     #[serde(default)]
     pub sni: Vec<SniSection>,
@@ -102,6 +112,44 @@ impl Default for ServerSection {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
+}
+
+/// `[relay]`: how tunnels (SNI, CONNECT, upgrades) move bytes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RelaySection {
+    /// Zero-copy splice(2) between sockets on Linux; `false` always copies through user
+    /// memory. Default: `true`.
+    #[serde(default = "default_splice")]
+    pub splice: bool,
+    /// Most pipes at once, two per spliced tunnel; tunnels past the budget use the
+    /// userspace copy. Default: 512.
+    #[serde(default = "default_max_pipes")]
+    pub max_pipes: Spanned<usize>,
+    /// Bytes per pipe (4096 to 1048576). Default: 65536.
+    #[serde(default = "default_pipe_size")]
+    pub pipe_size: Spanned<usize>,
+}
+
+impl Default for RelaySection {
+    fn default() -> Self {
+        Self {
+            splice: default_splice(),
+            max_pipes: default_max_pipes(),
+            pipe_size: default_pipe_size(),
+        }
+    }
+}
+
+fn default_splice() -> bool {
+    true
+}
+fn default_max_pipes() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_MAX_PIPES)
+}
+fn default_pipe_size() -> Spanned<usize> {
+    Spanned::new(0..0, DEFAULT_PIPE_SIZE)
 }
 
 /// `[resolver]`: DNS settings shared by every listener.
@@ -267,6 +315,7 @@ impl HttpSection {
             relay: RelayConfig {
                 idle_timeout: self.idle_timeout,
                 buffer_size: DEFAULT_BUFFER_SIZE,
+                pipes: None,
             },
             ..HttpOptions::default()
         }
@@ -430,6 +479,21 @@ impl Config {
             ));
         }
         self.policy.check(text, &mut mistakes);
+        let relay = &self.relay;
+        if *relay.max_pipes.get_ref() < 2 {
+            mistakes.push(Mistake::at(
+                text,
+                Some(relay.max_pipes.span()),
+                "max_pipes must be at least 2 (one tunnel); set splice = false to never splice",
+            ));
+        }
+        if !(MIN_PIPE_SIZE..=MAX_PIPE_SIZE).contains(relay.pipe_size.get_ref()) {
+            mistakes.push(Mistake::at(
+                text,
+                Some(relay.pipe_size.span()),
+                format!("pipe_size must be from {MIN_PIPE_SIZE} to {MAX_PIPE_SIZE}"),
+            ));
+        }
         let mut seen = HashSet::new();
         for block in &self.sni {
             if let Some(policy) = &block.policy {
@@ -542,17 +606,26 @@ impl Config {
             let policy = section.unwrap_or(&self.policy).build()?;
             Ok::<_, StartError>(Arc::new(policy.with_own_listeners(own.iter().copied())))
         };
+        // One pipe budget for every tunnel of the process.
+        let pipes = self.relay.splice.then(|| {
+            Arc::new(PipePool::new(
+                *self.relay.max_pipes.get_ref(),
+                *self.relay.pipe_size.get_ref(),
+            ))
+        });
         let mut server = Server::new();
         server.shutdown_timeout(self.server.shutdown_timeout);
         for (block, listeners) in self.sni.iter().zip(sni) {
             let mut options = block.options();
             options.policy = policy(block.policy.as_ref())?;
+            options.relay.pipes.clone_from(&pipes);
             let stack = sni_stack(&options, resolver.clone());
             server.serve(listeners, stack, *block.max_connections.get_ref());
         }
         for (block, listeners) in self.http.iter().zip(http) {
             let mut options = block.options();
             options.policy = policy(block.policy.as_ref())?;
+            options.relay.pipes.clone_from(&pipes);
             let stack = http_stack(options, resolver.clone());
             let limit = ConnectionLimit::new(*block.max_connections.get_ref())
                 .with_overload_response(OVERLOADED);
@@ -624,6 +697,7 @@ impl SniSection {
             relay: RelayConfig {
                 idle_timeout: self.idle_timeout,
                 buffer_size: DEFAULT_BUFFER_SIZE,
+                pipes: None,
             },
             ..SniOptions::default()
         }

@@ -297,3 +297,26 @@ fn policy_keys_and_values_are_checked() {
     let host = mistakes("[[sni]]\nlisten = [\"127.0.0.1:1\"]\ndefault_host = \"10.0.0.1\"\n");
     assert!(host[0].starts_with("line 3,"), "{host:?}");
 }
+
+#[test]
+fn relay_table_sets_the_pipe_budget() {
+    let config = Config::from_toml(
+        "[relay]\nsplice = false\nmax_pipes = 64\npipe_size = 262144\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n",
+    )
+    .unwrap();
+    assert!(!config.relay.splice);
+    assert_eq!(*config.relay.max_pipes.get_ref(), 64);
+    assert_eq!(*config.relay.pipe_size.get_ref(), 262_144);
+    let defaults = Config::embedded_default();
+    assert!(defaults.relay.splice);
+    let found =
+        mistakes("[relay]\nmax_pipes = 1\npipe_size = 100\n[[sni]]\nlisten = [\"127.0.0.1:1\"]\n");
+    assert!(
+        found[0].starts_with("line 2,") && found[0].contains("max_pipes"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("line 3,") && found[1].contains("pipe_size"),
+        "{found:?}"
+    );
+}

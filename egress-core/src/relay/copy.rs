@@ -1,15 +1,13 @@
 //! The userspace copy relay: one buffer and one small state machine per direction, both
 //! polled by one future, in the manner of `tokio::io::copy_bidirectional`.
 
-use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, sleep_until};
 
-use super::{Error, ErrorKind, RelayConfig, Side, Traffic};
+use super::{Error, ErrorKind, RelayConfig, Side, Traffic, drive};
 
 /// Where one direction of the copy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,30 +131,10 @@ where
 {
     let mut up = Direction::new(config.buffer_size, prefix, Side::Client, Side::Upstream);
     let mut down = Direction::new(config.buffer_size, &[], Side::Upstream, Side::Client);
-    let idle = config.idle_timeout;
-    let mut last_activity = Instant::now();
-    let timer = sleep_until(last_activity + idle);
-    tokio::pin!(timer);
-
-    let result = poll_fn(|cx| {
-        let before = up.written + down.written;
+    let result = drive(config.idle_timeout, |cx| {
         let up_done = up.poll_copy(cx, client, upstream)?.is_ready();
         let down_done = down.poll_copy(cx, upstream, client)?.is_ready();
-        if up_done && down_done {
-            return Poll::Ready(Ok(()));
-        }
-        if up.written + down.written != before {
-            last_activity = Instant::now();
-        }
-        // The timer is re-armed only when it fires, not on every byte.
-        while timer.as_mut().poll(cx).is_ready() {
-            let due = last_activity + idle;
-            if due <= Instant::now() {
-                return Poll::Ready(Err(ErrorKind::Idle(idle)));
-            }
-            timer.as_mut().reset(due);
-        }
-        Poll::Pending
+        Ok((up.written + down.written, up_done && down_done))
     })
     .await;
 

@@ -4,12 +4,22 @@
 //! longer than the idle timeout.
 
 mod copy;
+mod pipe;
+#[cfg(target_os = "linux")]
+mod splice;
 
 use std::fmt;
+use std::future::poll_fn;
 use std::io;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep_until};
+
+pub use pipe::{DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, PipePool, PipeStats};
 
 /// Default time a tunnel may carry no bytes in either direction before it is closed, like
 /// nginx's `proxy_timeout` for long-lived streams.
@@ -21,14 +31,18 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const DEFAULT_BUFFER_SIZE: usize = 16 * 1024;
 
 /// How the relay behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RelayConfig {
     /// Close the tunnel after this long without a byte in either direction.
     /// Default: [`DEFAULT_IDLE_TIMEOUT`] (1 h).
     pub idle_timeout: Duration,
-    /// Bytes of buffer per direction. Default: [`DEFAULT_BUFFER_SIZE`] (16 KiB).
+    /// Bytes of buffer per direction of the userspace copy. Default: [`DEFAULT_BUFFER_SIZE`]
+    /// (16 KiB).
     pub buffer_size: usize,
+    /// The pipe budget of [`relay_tcp`]'s zero-copy path; `None` never splices.
+    /// Default: `None`.
+    pub pipes: Option<Arc<PipePool>>,
 }
 
 impl Default for RelayConfig {
@@ -36,6 +50,7 @@ impl Default for RelayConfig {
         Self {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             buffer_size: DEFAULT_BUFFER_SIZE,
+            pipes: None,
         }
     }
 }
@@ -129,4 +144,57 @@ where
     U: AsyncRead + AsyncWrite + Unpin + ?Sized,
 {
     copy::relay(client, upstream, prefix, config).await
+}
+
+/// Relays between two TCP streams like [`relay`], with splice(2) on Linux: bytes go socket
+/// to pipe to socket without entering user memory. A tunnel splices when `config.pipes` is
+/// set and has two pipes of budget free as it starts; otherwise, and on other systems, it
+/// uses the userspace copy for its whole life (the choice is made before its first byte).
+///
+/// # Errors
+///
+/// As [`relay`].
+pub async fn relay_tcp(
+    client: &mut TcpStream,
+    upstream: &mut TcpStream,
+    prefix: &[u8],
+    config: &RelayConfig,
+) -> Result<Traffic, Error> {
+    #[cfg(target_os = "linux")]
+    if let Some(reservation) = config.pipes.as_ref().and_then(PipePool::reserve) {
+        return splice::relay(client, upstream, prefix, reservation, config.idle_timeout).await;
+    }
+    copy::relay(client, upstream, prefix, config).await
+}
+
+/// Polls `step` (which moves bytes both ways and says how many moved so far in total and
+/// whether both directions are done) until it is done, fails, or moves nothing for `idle`.
+async fn drive<F>(idle: Duration, mut step: F) -> Result<(), ErrorKind>
+where
+    F: FnMut(&mut Context<'_>) -> Result<(u64, bool), ErrorKind>,
+{
+    let mut moved = 0;
+    let mut last_activity = Instant::now();
+    let timer = sleep_until(last_activity + idle);
+    tokio::pin!(timer);
+    poll_fn(|cx| {
+        let (now_moved, done) = step(cx)?;
+        if done {
+            return Poll::Ready(Ok(()));
+        }
+        if now_moved != moved {
+            moved = now_moved;
+            last_activity = Instant::now();
+        }
+        // The timer is re-armed only when it fires, not on every byte.
+        while timer.as_mut().poll(cx).is_ready() {
+            let due = last_activity + idle;
+            if due <= Instant::now() {
+                return Poll::Ready(Err(ErrorKind::Idle(idle)));
+            }
+            timer.as_mut().reset(due);
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -69,7 +69,7 @@ where
 
     fn call(&mut self, tunnel: Tunnel) -> Self::Future {
         let dial = self.dial.clone();
-        let config = self.relay;
+        let config = self.relay.clone();
         let denied_response = self.denied_response;
         Box::pin(async move {
             let Tunnel {
@@ -103,7 +103,7 @@ pub(super) async fn tunnel_relay(
     prefix: &[u8],
     config: &RelayConfig,
 ) -> Result<Traffic, relay::Error> {
-    let result = relay::relay(client, upstream, prefix, config).await;
+    let result = relay::relay_tcp(client, upstream, prefix, config).await;
     let traffic = result.as_ref().map_or_else(|e| e.traffic, |t| *t);
     let span = Span::current();
     span.record("up", traffic.client_to_upstream);

@@ -447,7 +447,7 @@ impl HttpProxy {
                 exchange.error = Some(e.into());
                 return Ok(exchange);
             }
-            match relay::relay(client, &mut upstream, buf, &self.options.relay).await {
+            match relay::relay_tcp(client, &mut upstream, buf, &self.options.relay).await {
                 Ok(traffic) => {
                     exchange.up += traffic.client_to_upstream;
                     exchange.down += leftover.len() as u64 + traffic.upstream_to_client;

@@ -232,7 +232,7 @@ pub fn sni_stack(
         .layer_fn(|inner| Admit::new(inner, options))
         // Resolve, dial only allowed addresses, then relay, replaying the hello first.
         .service(
-            Forward::new(dial, options.relay)
+            Forward::new(dial, options.relay.clone())
                 .with_denied_response(&DENIED_ADDRESS_ALERT, options.client_hello_timeout),
         )
 }

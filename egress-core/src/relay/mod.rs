@@ -5,8 +5,7 @@
 
 mod copy;
 mod pipe;
-#[cfg(target_os = "linux")]
-mod splice;
+mod tcp;
 
 use std::fmt;
 use std::future::poll_fn;
@@ -150,6 +149,8 @@ where
 /// to pipe to socket without entering user memory. A tunnel splices when `config.pipes` is
 /// set and has two pipes of budget free as it starts; otherwise, and on other systems, it
 /// uses the userspace copy for its whole life (the choice is made before its first byte).
+/// Either way a direction holds its pipe or buffer only while bytes are in flight: an idle
+/// tunnel holds neither.
 ///
 /// # Errors
 ///
@@ -162,9 +163,10 @@ pub async fn relay_tcp(
 ) -> Result<Traffic, Error> {
     #[cfg(target_os = "linux")]
     if let Some(reservation) = config.pipes.as_ref().and_then(PipePool::reserve) {
-        return splice::relay(client, upstream, prefix, reservation, config.idle_timeout).await;
+        return tcp::relay(client, upstream, prefix, &reservation, config.idle_timeout).await;
     }
-    copy::relay(client, upstream, prefix, config).await
+    let buffers = tcp::Buffers(config.buffer_size);
+    tcp::relay(client, upstream, prefix, &buffers, config.idle_timeout).await
 }
 
 /// Polls `step` (which moves bytes both ways and says how many moved so far in total and

@@ -146,14 +146,15 @@ pub(super) struct Reservation {
     pool: Arc<PipePool>,
 }
 
-impl Reservation {
-    /// A pipe for one direction, handed back with [`Reservation::give_back`].
-    pub(super) fn take(&self) -> io::Result<Pipe> {
+#[cfg(target_os = "linux")]
+impl super::tcp::Conduits for Reservation {
+    type Conduit = Pipe;
+
+    fn take(&self) -> io::Result<Pipe> {
         self.pool.take()
     }
 
-    /// Hands back a pipe; `empty` says whether it holds no bytes.
-    pub(super) fn give_back(&self, pipe: Pipe, empty: bool) {
+    fn give_back(&self, pipe: Pipe, empty: bool) {
         self.pool.give_back(pipe, empty);
     }
 }
@@ -173,7 +174,16 @@ mod sys {
     use std::io;
     use std::os::fd::OwnedFd;
 
-    use rustix::pipe::{PipeFlags, fcntl_getpipe_size, fcntl_setpipe_size, pipe_with};
+    use rustix::pipe::{
+        PipeFlags, SpliceFlags, fcntl_getpipe_size, fcntl_setpipe_size, pipe_with, splice,
+    };
+    use tokio::io::Interest;
+    use tokio::net::TcpStream;
+
+    use crate::relay::tcp::Conduit;
+
+    /// Never SPLICE_F_MORE: it holds back small writes (up to 200 ms) waiting for more.
+    const FLAGS: SpliceFlags = SpliceFlags::MOVE.union(SpliceFlags::NONBLOCK);
 
     /// Whether this OS has splice(2).
     pub(super) const SPLICE: bool = true;
@@ -181,10 +191,24 @@ mod sys {
     /// One pipe: bytes spliced into `write` come out of `read`.
     #[derive(Debug)]
     pub(in crate::relay) struct Pipe {
-        pub(in crate::relay) read: OwnedFd,
-        pub(in crate::relay) write: OwnedFd,
+        read: OwnedFd,
+        write: OwnedFd,
         /// Bytes it holds at most.
-        pub(in crate::relay) capacity: usize,
+        capacity: usize,
+    }
+
+    impl Conduit for Pipe {
+        fn fill(&mut self, src: &TcpStream) -> io::Result<usize> {
+            src.try_io(Interest::READABLE, || {
+                Ok(splice(src, None, &self.write, None, self.capacity, FLAGS)?)
+            })
+        }
+
+        fn drain(&mut self, dst: &TcpStream, pending: usize) -> io::Result<usize> {
+            dst.try_io(Interest::WRITABLE, || {
+                Ok(splice(&self.read, None, dst, None, pending, FLAGS)?)
+            })
+        }
     }
 
     /// A non-blocking pipe of `size` bytes, or of what the kernel allows.

@@ -18,7 +18,8 @@ use tracing::{Instrument, field::Empty};
 use crate::BoxError;
 
 /// Default most open connections per listener block; beyond it new connections are closed
-/// at once. Each tunnel holds two sockets and two 16 KiB buffers.
+/// at once. Each tunnel holds two sockets, and a pipe or a buffer per direction only while
+/// bytes are in flight.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
 /// Default time open connections get to finish after shutdown begins.

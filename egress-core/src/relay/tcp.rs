@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{Error, ErrorKind, Side, Traffic, drive};
@@ -145,17 +145,29 @@ impl<'a, S: Conduits> Direction<'a, S> {
     }
 
     /// With the conduit empty: fills it from the source, passes EOF on, or hands the
-    /// conduit back and waits while the source is quiet.
+    /// conduit back and waits while the source is quiet. Without a conduit, a conduit is
+    /// taken only once a peek shows a byte (or EOF) waiting: readiness alone can be stale.
     fn poll_fill(&mut self, cx: &mut Context<'_>, src: &TcpStream) -> Poll<Result<(), ErrorKind>> {
         let src_side = self.src;
         let src_err = |e| ErrorKind::Io(src_side, e);
-        if src.poll_read_ready(cx).map_err(src_err)?.is_pending() {
-            self.give_back();
-            return Poll::Pending;
-        }
         let conduit = match &mut self.conduit {
-            Some(conduit) => conduit,
-            empty => empty.insert(self.source.take().map_err(src_err)?),
+            Some(conduit) => {
+                if src.poll_read_ready(cx).map_err(src_err)?.is_pending() {
+                    self.give_back();
+                    return Poll::Pending;
+                }
+                conduit
+            }
+            empty => {
+                let mut probe = [0u8; 1];
+                let mut probe = ReadBuf::new(&mut probe);
+                ready!(src.poll_peek(cx, &mut probe)).map_err(src_err)?;
+                if probe.filled().is_empty() {
+                    self.state = State::ShuttingDown;
+                    return Poll::Ready(Ok(()));
+                }
+                empty.insert(self.source.take().map_err(src_err)?)
+            }
         };
         match conduit.fill(src) {
             Ok(0) => {

@@ -1,14 +1,18 @@
-//! Loopback fixtures: two connected TCP pairs with the relay running between the
-//! proxy-side ends in a spawned task, the role mapping used to run every scenario twice,
-//! deterministic test data, and bounded I/O helpers.
+//! Loopback fixtures: two connected TCP pairs with the relay (of a chosen kind) running
+//! between the proxy-side ends in a spawned task, the role mapping used to run every
+//! scenario twice, deterministic test data, and bounded I/O helpers.
 
 use std::future::IntoFuture;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use egress_core::relay::{Error, RelayConfig, Side, Traffic, relay};
+use egress_core::relay::{
+    Error, PipePool, PipeStats, RelayConfig, Side, Traffic, relay, relay_tcp,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 /// Upper bound on every single wait in these tests: a relay that hangs fails the test
@@ -21,6 +25,78 @@ pub(crate) async fn within<F: IntoFuture>(what: &str, fut: F) -> F::Output {
         Ok(out) => out,
         Err(_) => panic!("timed out after {LIMIT:?}: {what}"),
     }
+}
+
+/// Which relay runs a tunnel. Every scenario runs against each, so the copy relays and the
+/// splice relay are held to one contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `relay`, the generic userspace copy (over `AsyncRead + AsyncWrite`).
+    Copy,
+    /// `relay_tcp` with `pipes: None`: the userspace copy on TCP streams.
+    TcpCopy,
+    /// `relay_tcp` with a pipe pool: splice(2) on Linux.
+    Splice,
+}
+
+/// Pipe size of the pools in these tests: the kernel's default pipe size.
+pub(crate) const PIPE_SIZE: usize = 64 * 1024;
+
+/// Pipes in the pool the harness gives each splice tunnel started without one: exactly the
+/// two one tunnel reserves, so a reservation that asks for more (or an off-by-one in the
+/// budget check) shows up as a tunnel that did not splice.
+pub(crate) const OWN_POOL_PIPES: usize = 2;
+
+/// A relay config whose tunnels splice with `pool` (for scenarios that share one pool
+/// between tunnels and check its stats themselves).
+pub(crate) fn with_pool(pool: &Arc<PipePool>) -> RelayConfig {
+    let mut config = RelayConfig::default();
+    config.pipes = Some(Arc::clone(pool));
+    config
+}
+
+/// Checks the stats of a pool that served exactly one tunnel, after that tunnel's relay
+/// returned: on Linux it spliced (not the copy), and in every case it gave back its
+/// reservation and holds no pipe; the pipes that still exist are idle in the pool.
+#[track_caller]
+pub(crate) fn check_own_pool(stats: &PipeStats) {
+    let show = show_stats(stats);
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            (stats.spliced_total, stats.copied_total),
+            (1, 0),
+            "the splice tunnel must have spliced (not fallen back to the copy): {show}"
+        );
+    }
+    assert_eq!(
+        stats.splicing, 0,
+        "reservation kept after the relay returned: {show}"
+    );
+    assert_eq!(
+        stats.in_use, 0,
+        "pipe held after the relay returned: {show}"
+    );
+    assert!(
+        stats.live <= OWN_POOL_PIPES,
+        "more pipes than the budget: {show}"
+    );
+    assert_eq!(
+        stats.live, stats.idle,
+        "live pipes that are neither in use nor idle: {show}"
+    );
+}
+
+/// The stats, for assertion messages.
+pub(crate) fn show_stats(stats: &PipeStats) -> String {
+    format!(
+        "live {}, in_use {}, idle {}, splicing {}, spliced_total {}, copied_total {}",
+        stats.live,
+        stats.in_use,
+        stats.idle,
+        stats.splicing,
+        stats.spliced_total,
+        stats.copied_total
+    )
 }
 
 /// Which test peer plays which part in a scenario. Scenarios are written in terms of two
@@ -90,18 +166,32 @@ pub(crate) fn with_idle(idle_timeout: Duration) -> RelayConfig {
 /// `len` deterministic pseudo-random bytes (splitmix64); different seeds give unrelated
 /// streams, so a misplaced, repeated or dropped chunk shows up as a mismatch.
 pub(crate) fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xD1B5_4A32_D192_ED03;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
+    let mut out = vec![0; len];
+    fill_pattern(seed, 0, &mut out);
+    out
+}
+
+/// Fills `out` with bytes `offset..offset + out.len()` of the stream [`pattern`] starts:
+/// any window of an endless stream, computed without the bytes before it, so that tens
+/// of MiB can be sent and checked without holding them.
+pub(crate) fn fill_pattern(seed: u64, offset: u64, out: &mut [u8]) {
+    const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+    let base = seed.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0xD1B5_4A32_D192_ED03;
+    let mut word = offset / 8;
+    let mut skip = (offset % 8) as usize;
+    let mut filled = 0;
+    while filled < out.len() {
+        let mut z = base.wrapping_add(word.wrapping_add(1).wrapping_mul(GAMMA));
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
-        out.extend_from_slice(&z.to_le_bytes());
+        let bytes = z.to_le_bytes();
+        let take = (8 - skip).min(out.len() - filled);
+        out[filled..filled + take].copy_from_slice(&bytes[skip..skip + take]);
+        filled += take;
+        skip = 0;
+        word += 1;
     }
-    out.truncate(len);
-    out
 }
 
 /// Byte-for-byte comparison that reports lengths and the first differing offset instead
@@ -130,8 +220,36 @@ pub(crate) fn assert_bytes(what: &str, got: &[u8], want: &[u8]) {
 pub(crate) async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    connect_pair(listener, TcpStream::connect(addr)).await
+}
+
+/// A connected loopback TCP pair whose four socket buffers (send and receive, both ends)
+/// are fixed at `size` bytes (the kernel doubles it), which turns off their autotuning:
+/// the bytes the kernel can hold in flight are then bounded and known.
+pub(crate) async fn tcp_pair_with_buffers(size: u32) -> (TcpStream, TcpStream) {
+    let fixed = || {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(size).unwrap();
+        socket.set_send_buffer_size(size).unwrap();
+        socket
+    };
+    let listening = fixed();
+    listening
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .unwrap();
+    // Accepted sockets inherit the listener's buffer sizes.
+    let listener = listening.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    connect_pair(listener, fixed().connect(addr)).await
+}
+
+/// Connects with `connect` to `listener` and accepts: (connecting end, accepted end).
+async fn connect_pair(
+    listener: TcpListener,
+    connect: impl IntoFuture<Output = io::Result<TcpStream>>,
+) -> (TcpStream, TcpStream) {
     let (connected, accepted) = within("loopback connect", async {
-        tokio::join!(TcpStream::connect(addr), listener.accept())
+        tokio::join!(connect.into_future(), listener.accept())
     })
     .await;
     let connected = connected.unwrap();
@@ -167,9 +285,39 @@ impl Sockets {
         }
     }
 
-    /// Spawns the relay between the proxy-side ends. The task drops both proxy-side ends
-    /// when the relay returns, as the proxy does.
-    pub(crate) fn start(self, prefix: &[u8], config: RelayConfig) -> Tunnel {
+    /// The client pair and the upstream pair, every socket buffer fixed at `size` bytes
+    /// (see [`tcp_pair_with_buffers`]).
+    pub(crate) async fn with_buffers(size: u32) -> Self {
+        let (client, client_proxy) = tcp_pair_with_buffers(size).await;
+        let (upstream_proxy, upstream) = tcp_pair_with_buffers(size).await;
+        Self {
+            client,
+            upstream,
+            client_proxy,
+            upstream_proxy,
+        }
+    }
+
+    /// Spawns the relay of `kind` between the proxy-side ends. The task drops both
+    /// proxy-side ends when the relay returns, as the proxy does.
+    ///
+    /// For [`Kind::Splice`] with `config.pipes` unset, the tunnel gets a pool of its own
+    /// ([`OWN_POOL_PIPES`] pipes) whose stats are checked with [`check_own_pool`] when the
+    /// relay returns; with `config.pipes` set, the caller shares that pool and checks it.
+    /// The copy kinds must get no pool.
+    pub(crate) fn start(self, kind: Kind, prefix: &[u8], mut config: RelayConfig) -> Tunnel {
+        let own_pool = match kind {
+            Kind::Splice if config.pipes.is_none() => {
+                let pool = Arc::new(PipePool::new(OWN_POOL_PIPES, PIPE_SIZE));
+                config.pipes = Some(Arc::clone(&pool));
+                Some(pool)
+            }
+            Kind::Splice => None,
+            Kind::Copy | Kind::TcpCopy => {
+                assert!(config.pipes.is_none(), "a pipe pool given to {kind:?}");
+                None
+            }
+        };
         let Self {
             client,
             upstream,
@@ -178,13 +326,15 @@ impl Sockets {
         } = self;
         let task_prefix = prefix.to_vec();
         let handle = tokio::spawn(async move {
-            let result = relay(
-                &mut client_proxy,
-                &mut upstream_proxy,
-                &task_prefix,
-                &config,
-            )
-            .await;
+            let (client_proxy_ref, upstream_proxy_ref) = (&mut client_proxy, &mut upstream_proxy);
+            let result = match kind {
+                Kind::Copy => {
+                    relay(client_proxy_ref, upstream_proxy_ref, &task_prefix, &config).await
+                }
+                Kind::TcpCopy | Kind::Splice => {
+                    relay_tcp(client_proxy_ref, upstream_proxy_ref, &task_prefix, &config).await
+                }
+            };
             drop(client_proxy);
             drop(upstream_proxy);
             result
@@ -193,26 +343,44 @@ impl Sockets {
             client,
             upstream,
             prefix: prefix.to_vec(),
-            relay: Relay(handle),
+            relay: Relay {
+                task: handle,
+                own_pool,
+            },
         }
     }
 }
 
 /// The running relay task; aborted if the test ends (fails) while it still runs.
 #[derive(Debug)]
-pub(crate) struct Relay(JoinHandle<Result<Traffic, Error>>);
+pub(crate) struct Relay {
+    task: JoinHandle<Result<Traffic, Error>>,
+    /// The pool the harness made for this splice tunnel alone, checked when it returns.
+    own_pool: Option<Arc<PipePool>>,
+}
 
 impl Relay {
     /// Whether the relay has not returned yet.
     pub(crate) fn is_running(&self) -> bool {
-        !self.0.is_finished()
+        !self.task.is_finished()
     }
 
-    /// What the relay returned (within [`LIMIT`]).
+    /// The stats of the tunnel's own pool, if the harness made one (a splice tunnel
+    /// started without a pool).
+    pub(crate) fn own_pool_stats(&self) -> Option<PipeStats> {
+        self.own_pool.as_ref().map(|pool| pool.stats())
+    }
+
+    /// What the relay returned (within [`LIMIT`]). For a splice tunnel with a pool of its
+    /// own, also checks that it spliced and gave everything back ([`check_own_pool`]).
     pub(crate) async fn outcome(&mut self) -> Result<Traffic, Error> {
-        within("the relay to return", &mut self.0)
+        let result = within("the relay to return", &mut self.task)
             .await
-            .expect("relay task panicked")
+            .expect("relay task panicked");
+        if let Some(stats) = self.own_pool_stats() {
+            check_own_pool(&stats);
+        }
+        result
     }
 
     /// The traffic of a relay that must succeed.
@@ -234,7 +402,7 @@ impl Relay {
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
@@ -252,9 +420,9 @@ pub(crate) struct Tunnel {
 }
 
 impl Tunnel {
-    /// Connects both pairs and starts the relay.
-    pub(crate) async fn start(prefix: &[u8], config: RelayConfig) -> Self {
-        Sockets::new().await.start(prefix, config)
+    /// Connects both pairs and starts the relay of `kind` (see [`Sockets::start`]).
+    pub(crate) async fn start(kind: Kind, prefix: &[u8], config: RelayConfig) -> Self {
+        Sockets::new().await.start(kind, prefix, config)
     }
 
     /// Peers `(a, b)` for `roles`.

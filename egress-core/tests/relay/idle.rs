@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 
 use egress_core::relay::{ErrorKind, Side, Traffic};
 
+use crate::streams::{End, Expect, receive_stream, send_stream};
+
 use crate::harness::{
-    Relay, Roles, Tunnel, assert_bytes, expect_closed, expect_eof, half_close, pattern,
+    Kind, Relay, Roles, Tunnel, assert_bytes, expect_closed, expect_eof, half_close, pattern,
     read_exactly, read_to_eof, send, with_idle,
 };
 
@@ -45,11 +47,11 @@ async fn expect_idle(relay: &mut Relay, quiet_since: Instant, want: Traffic) {
 /// started and after its first idle deadline would have been), then silence: `Idle` with
 /// the exact counts, then both peers see their connection closed. Roles: `a` speaks
 /// first, `b` answers last.
-async fn idle_closes(roles: Roles) {
+async fn idle_closes(kind: Kind, roles: Roles) {
     const ROUNDS: u64 = 3;
     const A_LEN: usize = 100;
     const B_LEN: usize = 50;
-    let tunnel = Tunnel::start(&pattern(52, 517), with_idle(IDLE)).await;
+    let tunnel = Tunnel::start(kind, &pattern(52, 517), with_idle(IDLE)).await;
     let (side_a, side_b) = (roles.a(), roles.b());
     let want_traffic = tunnel.traffic(side_a, ROUNDS as usize * A_LEN, ROUNDS as usize * B_LEN);
     // What each peer reads in a round: the prefix comes first, to the upstream, in round 0.
@@ -95,9 +97,9 @@ async fn idle_closes(roles: Roles) {
 
 /// `a` sends and half-closes, `b` stays open but silent: one direction closed and the
 /// other silent is still idle.
-async fn idle_after_half_close(roles: Roles) {
+async fn idle_after_half_close(kind: Kind, roles: Roles) {
     let a_data = pattern(53, 300);
-    let tunnel = Tunnel::start(&pattern(54, 517), with_idle(IDLE)).await;
+    let tunnel = Tunnel::start(kind, &pattern(54, 517), with_idle(IDLE)).await;
     let (side_a, side_b) = (roles.a(), roles.b());
     let want_at_b = tunnel.expected_at(side_b, &a_data);
     // The prefix, if `a` is the upstream.
@@ -121,8 +123,7 @@ async fn idle_after_half_close(roles: Roles) {
 
 /// Only the prefix moves: `Idle` with the prefix counted. (Not symmetric: the prefix
 /// only goes to the upstream.)
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_prefix_only() {
+async fn idle_prefix_only(kind: Kind) {
     let prefix = pattern(55, 517);
     let quiet_since = Instant::now();
     let Tunnel {
@@ -130,7 +131,7 @@ async fn idle_prefix_only() {
         mut upstream,
         mut relay,
         ..
-    } = Tunnel::start(&prefix, with_idle(IDLE)).await;
+    } = Tunnel::start(kind, &prefix, with_idle(IDLE)).await;
     let at_upstream = read_exactly(&mut upstream, prefix.len(), "upstream reads the prefix").await;
     assert_bytes("received by the upstream", &at_upstream, &prefix);
 
@@ -146,8 +147,8 @@ async fn idle_prefix_only() {
 /// `a` sends one byte every 50 ms for about 600 ms while `b` stays silent, idle timeout
 /// 200 ms: the tunnel stays open. With `b_closed_first`, `b` has half-closed before the
 /// trickle starts. Then both close normally: `Ok` with exact counts.
-async fn trickle(roles: Roles, b_closed_first: bool) {
-    let tunnel = Tunnel::start(&pattern(56, 517), with_idle(IDLE)).await;
+async fn trickle(kind: Kind, roles: Roles, b_closed_first: bool) {
+    let tunnel = Tunnel::start(kind, &pattern(56, 517), with_idle(IDLE)).await;
     let side_a = roles.a();
     let want_traffic = tunnel.traffic(side_a, usize::from(TRICKLE_BYTES), 0);
     let prefix = tunnel.prefix.clone();
@@ -182,18 +183,56 @@ async fn trickle(roles: Roles, b_closed_first: bool) {
 }
 
 /// A trickle one way keeps the tunnel open although the other way is silent.
-async fn trickle_keeps_tunnel_open(roles: Roles) {
-    trickle(roles, false).await;
+async fn trickle_keeps_tunnel_open(kind: Kind, roles: Roles) {
+    trickle(kind, roles, false).await;
 }
 
 /// Same after the other way has been closed (half-closed tunnel).
-async fn trickle_after_half_close(roles: Roles) {
-    trickle(roles, true).await;
+async fn trickle_after_half_close(kind: Kind, roles: Roles) {
+    trickle(kind, roles, true).await;
+}
+
+/// 2 MiB each way (so pipes have carried data and been drained), each fully read, then
+/// silence: `Idle` with the exact counts, then both peers see their connection closed.
+async fn idle_after_bulk(kind: Kind, roles: Roles) {
+    const LEN: u64 = 2 * 1024 * 1024;
+    let tunnel = Tunnel::start(kind, &pattern(57, 517), with_idle(IDLE)).await;
+    let (side_a, side_b) = (roles.a(), roles.b());
+    let head_at_a = tunnel.expected_at(side_a, &[]);
+    let head_at_b = tunnel.expected_at(side_b, &[]);
+    let want_traffic = tunnel.traffic(side_a, LEN as usize, LEN as usize + 1);
+    let (client, upstream, mut relay) = tunnel.into_parts();
+    let (mut a, mut b) = roles.pick(client, upstream);
+
+    let ((), at_b) = tokio::join!(
+        send_stream(&mut a, 58, 0..LEN, "a sends"),
+        receive_stream(&mut b, Expect::new(&head_at_b, 58), End::At(LEN), "b reads"),
+    );
+    assert_eq!(at_b, LEN);
+    // The relay moves b's bytes after this instant, so its silence starts later.
+    let quiet_since = Instant::now();
+    let ((), at_a) = tokio::join!(
+        send_stream(&mut b, 59, 0..LEN + 1, "b answers"),
+        receive_stream(
+            &mut a,
+            Expect::new(&head_at_a, 59),
+            End::At(LEN + 1),
+            "a reads"
+        ),
+    );
+    assert_eq!(at_a, LEN + 1);
+
+    expect_idle(&mut relay, quiet_since, want_traffic).await;
+    expect_closed(&mut a, "a after the idle close").await;
+    expect_closed(&mut b, "b after the idle close").await;
 }
 
 both_roles!(
+    idle_after_bulk,
     idle_closes,
     idle_after_half_close,
     trickle_keeps_tunnel_open,
     trickle_after_half_close
 );
+
+each_kind!(idle_prefix_only);

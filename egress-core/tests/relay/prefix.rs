@@ -10,8 +10,8 @@
 use egress_core::relay::{DEFAULT_BUFFER_SIZE, Side};
 
 use crate::harness::{
-    Roles, Sockets, assert_bytes, expect_eof, half_close, pattern, read_exactly, read_to_eof, send,
-    with_buffer,
+    Kind, Roles, Sockets, assert_bytes, expect_eof, half_close, pattern, read_exactly, read_to_eof,
+    send, with_buffer,
 };
 
 /// One prefix scenario.
@@ -26,7 +26,7 @@ struct Case {
     early: bool,
 }
 
-async fn run(roles: Roles, case: Case) {
+async fn run(kind: Kind, roles: Roles, case: Case) {
     let prefix = pattern(10, case.prefix_len);
     let data = pattern(11, case.data_len);
     let reply = pattern(12, 2000);
@@ -48,7 +48,7 @@ async fn run(roles: Roles, case: Case) {
             .await;
         }
     }
-    let mut tunnel = sockets.start(&prefix, with_buffer(case.buffer_size));
+    let mut tunnel = sockets.start(kind, &prefix, with_buffer(case.buffer_size));
     let want_at_upstream = tunnel.expected_at(Side::Upstream, &data);
     let want_traffic = tunnel.traffic(Side::Client, data.len(), reply.len());
 
@@ -90,95 +90,95 @@ async fn run(roles: Roles, case: Case) {
 }
 
 /// A ClientHello-sized prefix, then client data.
-async fn small_prefix(roles: Roles) {
+async fn small_prefix(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 517,
         data_len: 3000,
         buffer_size: DEFAULT_BUFFER_SIZE,
         early: false,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 /// A prefix bigger than the relay's buffer (40 KiB, buffer 16 KiB).
-async fn large_prefix(roles: Roles) {
+async fn large_prefix(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 40 * 1024,
         data_len: 100 * 1024,
         buffer_size: 16 * 1024,
         early: false,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 /// A prefix much bigger than a 7-byte buffer, not a multiple of it.
-async fn large_prefix_tiny_buffer(roles: Roles) {
+async fn large_prefix_tiny_buffer(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 40 * 1024 + 1,
         data_len: 1000,
         buffer_size: 7,
         early: false,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 /// The client's next bytes are already on the socket when the relay starts: the prefix
 /// still goes first.
-async fn early_client_data(roles: Roles) {
+async fn early_client_data(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 517,
         data_len: 3000,
         buffer_size: DEFAULT_BUFFER_SIZE,
         early: true,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 /// Same with a prefix bigger than the buffer (the early data stays small enough to fit in
 /// the kernel buffers before anyone reads).
-async fn early_client_data_large_prefix(roles: Roles) {
+async fn early_client_data_large_prefix(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 40 * 1024,
         data_len: 30 * 1024,
         buffer_size: 16 * 1024,
         early: true,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 /// The client sends nothing after the prefix: the upstream still gets the prefix without
 /// waiting for the client (with `a` the upstream the client neither sends nor closes
 /// until it has the reply).
-async fn silent_client(roles: Roles) {
+async fn silent_client(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 517,
         data_len: 0,
         buffer_size: DEFAULT_BUFFER_SIZE,
         early: false,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 /// No prefix at all: the client's bytes are all the upstream gets.
-async fn empty_prefix(roles: Roles) {
+async fn empty_prefix(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 0,
         data_len: 3000,
         buffer_size: DEFAULT_BUFFER_SIZE,
         early: false,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 /// No prefix and no client data.
-async fn empty_prefix_silent_client(roles: Roles) {
+async fn empty_prefix_silent_client(kind: Kind, roles: Roles) {
     let case = Case {
         prefix_len: 0,
         data_len: 0,
         buffer_size: DEFAULT_BUFFER_SIZE,
         early: false,
     };
-    run(roles, case).await;
+    run(kind, roles, case).await;
 }
 
 both_roles!(

@@ -327,7 +327,7 @@ impl HttpProxy {
     async fn connect(
         &self,
         mut stream: TcpStream,
-        mut buf: BytesMut,
+        buf: BytesMut,
         head: RequestHead,
         target: Target,
     ) -> Result<(), BoxError> {
@@ -360,8 +360,11 @@ impl HttpProxy {
             .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             .await?;
         span.record("status", 200);
-        buf.advance(head.len());
-        tunnel_relay(&mut stream, &mut upstream.stream, &buf, &self.options.relay)
+        // What the client sent past the head goes first; the read buffer itself is not kept
+        // for the tunnel's life.
+        let early = buf[head.len()..].to_vec();
+        drop((buf, head));
+        tunnel_relay(&mut stream, &mut upstream.stream, &early, &self.options.relay)
             .await
             .map(drop)
             .map_err(Into::into)

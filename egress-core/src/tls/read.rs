@@ -49,7 +49,9 @@ where
             });
         }
         if let Progress::Done(hello) = reader.feed(&buf[start..])? {
-            return Ok((hello, buf.freeze()));
+            // A copy the size of what was read: the prefix lives as long as the tunnel, the
+            // read buffer's spare room would too.
+            return Ok((hello, Bytes::copy_from_slice(&buf)));
         }
     }
 }

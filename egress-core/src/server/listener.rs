@@ -48,9 +48,15 @@ impl Accepted {
     ///
     /// When the socket's addresses cannot be read or `TCP_NODELAY` cannot be set.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
+        let client = stream.peer_addr()?;
+        Self::from_accept(stream, client)
+    }
+
+    /// Wraps a stream just accepted from `client` (as `accept` reported it).
+    fn from_accept(stream: TcpStream, client: SocketAddr) -> std::io::Result<Self> {
         stream.set_nodelay(true)?;
         Ok(Self {
-            client: stream.peer_addr()?,
+            client,
             local: stream.local_addr()?,
             stream,
             accepted_at: Instant::now(),
@@ -208,7 +214,7 @@ impl AcceptLoop {
         } = self;
         let mut conns = JoinSet::new();
         loop {
-            let (stream, _) = tokio::select! {
+            let (stream, client) = tokio::select! {
                 _ = async { stopped.wait_for(|stop| *stop).await.map(drop) } => break,
                 Some(_) = conns.join_next(), if !conns.is_empty() => continue,
                 accepted = listener.accept() => match accepted {
@@ -221,7 +227,7 @@ impl AcceptLoop {
                 },
             };
             let Ok(permit) = permits.clone().try_acquire_owned() else {
-                tracing::warn!(peer = ?stream.peer_addr().ok(), "connection limit reached: closing");
+                tracing::warn!(peer = %client, "connection limit reached: closing");
                 if let Some(response) = overload_response {
                     // Outside the connection set, so shutdown does not wait for it.
                     tokio::spawn(async move {
@@ -235,7 +241,7 @@ impl AcceptLoop {
                 }
                 continue;
             };
-            let conn = match Accepted::new(stream) {
+            let conn = match Accepted::from_accept(stream, client) {
                 Ok(conn) => conn,
                 Err(e) => {
                     tracing::debug!(error = %e, "accepted socket unusable");

@@ -364,10 +364,15 @@ impl HttpProxy {
         // for the tunnel's life.
         let early = buf[head.len()..].to_vec();
         drop((buf, head));
-        tunnel_relay(&mut stream, &mut upstream.stream, &early, &self.options.relay)
-            .await
-            .map(drop)
-            .map_err(Into::into)
+        tunnel_relay(
+            &mut stream,
+            &mut upstream.stream,
+            &early,
+            &self.options.relay,
+        )
+        .await
+        .map(drop)
+        .map_err(Into::into)
     }
 
     /// Forwards one plain HTTP request and its response.

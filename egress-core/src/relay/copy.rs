@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{Error, ErrorKind, RelayConfig, Side, Traffic, drive};
+use super::{Error, ErrorKind, RelayConfig, Side, Traffic, drive, finish};
 
 /// Where one direction of the copy is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,12 +137,5 @@ where
         Ok((up.written + down.written, up_done && down_done))
     })
     .await;
-
-    let traffic = Traffic {
-        client_to_upstream: up.written,
-        upstream_to_client: down.written,
-    };
-    result
-        .map(|()| traffic)
-        .map_err(|kind| Error { traffic, kind })
+    finish(result, up.written, down.written)
 }

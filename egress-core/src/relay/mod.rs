@@ -200,3 +200,18 @@ where
     })
     .await
 }
+
+/// A relay's result with the bytes each way moved, also inside the error.
+fn finish(
+    result: Result<(), ErrorKind>,
+    client_to_upstream: u64,
+    upstream_to_client: u64,
+) -> Result<Traffic, Error> {
+    let traffic = Traffic {
+        client_to_upstream,
+        upstream_to_client,
+    };
+    result
+        .map(|()| traffic)
+        .map_err(|kind| Error { traffic, kind })
+}

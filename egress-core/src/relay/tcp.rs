@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::{Error, ErrorKind, Side, Traffic, drive};
+use super::{Error, ErrorKind, Side, Traffic, drive, finish};
 
 /// Where bytes wait between the two sockets of one direction.
 pub(super) trait Conduit {
@@ -210,11 +210,5 @@ pub(super) async fn relay<S: Conduits>(
         Ok((up.written + down.written, up_done && down_done))
     })
     .await;
-    let traffic = Traffic {
-        client_to_upstream: up.written,
-        upstream_to_client: down.written,
-    };
-    result
-        .map(|()| traffic)
-        .map_err(|kind| Error { traffic, kind })
+    finish(result, up.written, down.written)
 }

@@ -45,12 +45,30 @@ fn load(path: Option<&std::path::Path>) -> Result<Config, ExitCode> {
         eprintln!("egress: cannot read {}: {e}", path.display());
         ExitCode::from(EXIT_CONFIG)
     })?;
-    Config::from_toml(&text).map_err(|e| {
+    let config = Config::from_toml(&text).map_err(|e| {
         for mistake in &e.mistakes {
             eprintln!("{}: {mistake}", path.display());
         }
         ExitCode::from(EXIT_CONFIG)
-    })
+    })?;
+    // The library lets an embedding program hand connections to a block without addresses;
+    // the binary has no such program, so such a block could never serve anything.
+    let sni = config.sni.iter().map(|b| ("[[sni]]", b.listen.is_empty()));
+    let http = config
+        .http
+        .iter()
+        .map(|b| ("[[http]]", b.listen.is_empty()));
+    let mut deaf = sni.chain(http).filter(|(_, empty)| *empty).peekable();
+    if deaf.peek().is_none() {
+        return Ok(config);
+    }
+    for (kind, _) in deaf {
+        eprintln!(
+            "{}: an {kind} block has an empty `listen` list",
+            path.display()
+        );
+    }
+    Err(ExitCode::from(EXIT_CONFIG))
 }
 
 fn check(path: &std::path::Path) -> ExitCode {

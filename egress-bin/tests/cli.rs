@@ -120,6 +120,26 @@ fn check_explains_each_mistake_with_its_line() {
     );
 }
 
+#[test]
+fn check_refuses_a_block_that_listens_nowhere() {
+    // The library serves such a block through handed-over connections; the binary cannot.
+    let path = write_config(
+        "deaf",
+        "[[sni]]\nlisten = [\"127.0.0.1:8443\"]\n[[http]]\nlisten = []\n",
+    );
+    let out = Command::new(EGRESS)
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("an [[http]] block has an empty `listen` list"),
+        "{stderr}"
+    );
+}
+
 /// The README's first command: with no `--config`, the embedded default listens on
 /// 127.0.0.1:8080 (HTTP) and 127.0.0.1:8443 (SNI) with the system resolver.
 #[test]

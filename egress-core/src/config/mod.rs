@@ -199,12 +199,23 @@ impl Default for ResolverSection {
     }
 }
 
+/// The two kinds of listener block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// `[[sni]]`.
+    Sni,
+    /// `[[http]]`.
+    Http,
+}
+
 /// `[[sni]]`: a TLS passthrough listener routed by the ClientHello's server name.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SniSection {
-    /// Addresses to listen on, `"ip:port"`. Required.
+    /// Addresses to listen on, `"ip:port"` (port 0: a free port). Required; an empty list
+    /// makes a block that serves only connections an embedding program hands over
+    /// ([`Server::handoff`], `egress_proxy_serve_fd`), which the `egress` binary refuses.
     pub listen: Vec<Spanned<SocketAddr>>,
     /// A port number, or `"listener"` for the port the client connected to. Default: 443.
     #[serde(default, deserialize_with = "deserialize_upstream_port")]
@@ -247,7 +258,9 @@ pub struct SniSection {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct HttpSection {
-    /// Addresses to listen on, `"ip:port"`. Required.
+    /// Addresses to listen on, `"ip:port"` (port 0: a free port). Required; an empty list
+    /// makes a block that serves only connections an embedding program hands over
+    /// ([`Server::handoff`], `egress_proxy_serve_fd`), which the `egress` binary refuses.
     pub listen: Vec<Spanned<SocketAddr>>,
     /// Ports CONNECT may reach. Default: `[443, 563]`.
     #[serde(default = "default_connect_ports")]
@@ -501,7 +514,6 @@ impl Config {
             }
             check_listener(
                 text,
-                "[[sni]]",
                 &block.listen,
                 &block.max_connections,
                 &mut seen,
@@ -522,7 +534,6 @@ impl Config {
             }
             check_listener(
                 text,
-                "[[http]]",
                 &block.listen,
                 &block.max_connections,
                 &mut seen,
@@ -579,7 +590,18 @@ impl Config {
         }
     }
 
-    /// Builds the resolver and binds every listener, ready to [`Server::run`].
+    /// The [`Server::handoff`] group of the `index`-th block of `kind` (from 0), or `None`
+    /// when there is no such block.
+    pub fn group(&self, kind: ListenerKind, index: usize) -> Option<usize> {
+        match kind {
+            ListenerKind::Sni => (index < self.sni.len()).then_some(index),
+            ListenerKind::Http => (index < self.http.len()).then_some(self.sni.len() + index),
+        }
+    }
+
+    /// Builds the resolver and binds every listener, ready to [`Server::run`]. The server's
+    /// groups ([`Server::handoff`]) are the `[[sni]]` blocks in file order, then the
+    /// `[[http]]` blocks: [`Config::group`] counts them.
     ///
     /// # Errors
     ///
@@ -638,21 +660,14 @@ impl Config {
 /// Checks what every listener block shares: addresses (each used once) and the limit.
 fn check_listener(
     text: &str,
-    kind: &str,
     listen: &[Spanned<SocketAddr>],
     max_connections: &Spanned<usize>,
     seen: &mut HashSet<SocketAddr>,
     mistakes: &mut Vec<Mistake>,
 ) {
-    if listen.is_empty() {
-        mistakes.push(Mistake::at(
-            text,
-            None,
-            format!("an {kind} block has an empty `listen` list"),
-        ));
-    }
     for addr in listen {
-        if !seen.insert(*addr.get_ref()) {
+        // Port 0 asks the kernel for a free port: two of them never collide.
+        if addr.get_ref().port() != 0 && !seen.insert(*addr.get_ref()) {
             mistakes.push(Mistake::at(
                 text,
                 Some(addr.span()),

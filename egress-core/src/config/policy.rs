@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
 use toml::Spanned;
 
-use super::Mistake;
+use super::{Error, Mistake};
 use crate::policy::{Mode, Policy, PolicyConfig, PolicyError};
 
 /// `[policy]` (global) or a listener's `policy` table, which replaces the global one for that
@@ -46,7 +46,52 @@ pub struct PolicySection {
     pub mode: Mode,
 }
 
+/// A document holding only a `[policy]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyDocument {
+    policy: PolicySection,
+}
+
 impl PolicySection {
+    /// Reads the rules from TOML text: a `[policy]` table as in the binary's config, or the
+    /// table's keys at the top level. Every bad entry is reported at its line.
+    ///
+    /// ```
+    /// use egress_core::config::PolicySection;
+    /// use egress_core::target::Host;
+    ///
+    /// let policy = PolicySection::from_toml("[policy]\nallow = [\"*.example.com:443\"]\n")?.build()?;
+    /// let host = Host::Name("api.example.com".parse()?);
+    /// assert!(policy.check_target(&host, 443).allowed);
+    /// assert!(!policy.check_target(&host, 80).allowed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An [`Error`] with the TOML syntax error or unknown key, or every invalid entry.
+    pub fn from_toml(text: &str) -> Result<Self, Error> {
+        let syntax = |e: toml::de::Error| Error {
+            mistakes: vec![Mistake::at(text, e.span(), e.message().trim_end())],
+        };
+        let table: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let section = if table.contains_key("policy") {
+            toml::from_str::<PolicyDocument>(text)
+                .map_err(syntax)?
+                .policy
+        } else {
+            toml::from_str::<Self>(text).map_err(syntax)?
+        };
+        let mut mistakes = Vec::new();
+        section.check(text, &mut mistakes);
+        if mistakes.is_empty() {
+            Ok(section)
+        } else {
+            Err(Error { mistakes })
+        }
+    }
+
     /// The rules as the policy engine takes them.
     pub fn policy_config(&self) -> PolicyConfig {
         let texts = |list: &[Spanned<String>]| list.iter().map(|e| e.get_ref().clone()).collect();

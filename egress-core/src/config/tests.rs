@@ -1,4 +1,5 @@
 use super::*;
+use crate::target::Host;
 
 fn mistakes(text: &str) -> Vec<String> {
     Config::from_toml(text)
@@ -159,6 +160,57 @@ fn every_semantic_mistake_is_reported() {
 #[test]
 fn a_config_without_listeners_is_refused() {
     assert!(mistakes("[resolver]\nip_family = \"both\"\n")[0].contains("no listener"));
+}
+
+#[test]
+fn port_zero_may_repeat_and_listen_may_be_empty() {
+    let config = Config::from_toml(
+        "[[sni]]\nlisten = [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n[[http]]\nlisten = []\n[[http]]\nlisten = [\"127.0.0.1:0\"]\n",
+    )
+    .unwrap();
+    assert!(config.http[0].listen.is_empty());
+    assert_eq!(config.group(ListenerKind::Sni, 0), Some(0));
+    assert_eq!(config.group(ListenerKind::Sni, 1), None);
+    assert_eq!(config.group(ListenerKind::Http, 0), Some(1));
+    assert_eq!(config.group(ListenerKind::Http, 1), Some(2));
+    assert_eq!(config.group(ListenerKind::Http, 2), None);
+}
+
+#[test]
+fn policy_text_reads_as_a_table_or_as_top_level_keys() {
+    let host = |name: &str| Host::Name(name.parse().unwrap());
+    for text in [
+        "[policy]\nallow = [\"*.example.com:443\"]\n",
+        "allow = [\"*.example.com:443\"]\n",
+    ] {
+        let policy = PolicySection::from_toml(text).unwrap().build().unwrap();
+        assert!(
+            policy.check_target(&host("a.example.com"), 443).allowed,
+            "{text}"
+        );
+        assert!(
+            !policy.check_target(&host("a.example.com"), 80).allowed,
+            "{text}"
+        );
+        assert!(
+            !policy.check_target(&host("example.org"), 443).allowed,
+            "{text}"
+        );
+    }
+    let default = PolicySection::from_toml("").unwrap().build().unwrap();
+    assert!(default.check_target(&host("example.org"), 1).allowed);
+
+    let error = PolicySection::from_toml(
+        "[policy]\nallow = [\"ok.example\", \"*.com\"]\ndeny_cidrs = [\"10/8\"]\n",
+    )
+    .unwrap_err();
+    let lines: Vec<_> = error.mistakes.iter().map(|m| m.line).collect();
+    assert_eq!(lines, [Some(2), Some(3)], "{error}");
+    let error =
+        PolicySection::from_toml("[policy]\nallow = [\"a\"]\n[[sni]]\nlisten = []\n").unwrap_err();
+    assert!(error.to_string().contains("sni"), "{error}");
+    let error = PolicySection::from_toml("alow = []\n").unwrap_err();
+    assert_eq!(error.mistakes[0].line, Some(1), "{error}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Accept loops: one task per listening socket, a connection limit per listener group, one
-//! task and one log line per connection, and graceful shutdown (stop accepting, let open
-//! connections finish until a deadline, then close them).
+//! Accept loops: one task per listening socket (and one for connections handed over by an
+//! embedding program), a connection limit per listener group, one task and one log line per
+//! connection, and graceful shutdown (stop accepting, let open connections finish until a
+//! deadline, then close them).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tower::util::BoxCloneService;
 use tower::{Service, ServiceExt};
@@ -105,7 +106,8 @@ impl From<usize> for ConnectionLimit {
 /// Time given to writing the overload response before the connection is dropped.
 const OVERLOAD_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// Runs stacks on listening sockets until shutdown.
+/// Runs stacks on listening sockets, and on connections handed over by the embedding
+/// program ([`Handoff`]), until shutdown.
 ///
 /// ```no_run
 /// # async fn demo(stack: tower::util::BoxCloneService<egress_core::server::Accepted, (), tower::BoxError>) -> std::io::Result<()> {
@@ -118,6 +120,8 @@ const OVERLOAD_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Server {
     accept_loops: Vec<AcceptLoop>,
+    /// One sender per [`serve`](Self::serve) call, in order.
+    handoffs: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
     shutdown_timeout: Duration,
 }
 
@@ -132,6 +136,7 @@ impl Server {
     pub fn new() -> Self {
         Self {
             accept_loops: Vec::new(),
+            handoffs: Vec::new(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
@@ -142,9 +147,9 @@ impl Server {
         self
     }
 
-    /// Serves `service` on each of `listeners`, with at most `limit` connections open at
-    /// once across them; connections past the limit are closed at once (after the limit's
-    /// overload response, if it has one).
+    /// Serves `service` on each of `listeners` (none is fine: see [`handoff`](Self::handoff)),
+    /// with at most `limit` connections open at once across them; connections past the limit
+    /// are closed at once (after the limit's overload response, if it has one).
     pub fn serve<S>(
         &mut self,
         listeners: Vec<TcpListener>,
@@ -158,9 +163,15 @@ impl Server {
         let service = BoxCloneService::new(service.map_response(|_| ()));
         let limit = limit.into();
         let permits = Arc::new(Semaphore::new(limit.max));
-        for listener in listeners {
+        let (handoff, handed) = mpsc::unbounded_channel();
+        self.handoffs.push(handoff);
+        let sources = listeners
+            .into_iter()
+            .map(Source::Listener)
+            .chain([Source::Handoff(handed)]);
+        for source in sources {
             self.accept_loops.push(AcceptLoop {
-                listener,
+                source,
                 service: service.clone(),
                 permits: permits.clone(),
                 overload_response: limit.overload_response,
@@ -173,8 +184,21 @@ impl Server {
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
         self.accept_loops
             .iter()
-            .filter_map(|l| l.listener.local_addr().ok())
+            .filter_map(|l| match &l.source {
+                Source::Listener(listener) => listener.local_addr().ok(),
+                Source::Handoff(_) => None,
+            })
             .collect()
+    }
+
+    /// A handle that hands connections accepted elsewhere to the stack of the `group`-th
+    /// [`serve`](Self::serve) call (counting from 0), under the same connection limit and
+    /// shutdown as its listeners. `None` when there is no such group.
+    pub fn handoff(&self, group: usize) -> Option<Handoff> {
+        self.handoffs
+            .get(group)
+            .cloned()
+            .map(|sender| Handoff { sender })
     }
 
     /// Accepts and serves connections until `shutdown` completes, then stops accepting and
@@ -194,12 +218,97 @@ impl Server {
     }
 }
 
-/// One listening socket and what serves it.
+/// Hands connections accepted by the embedding program to a [`Server`]'s stack. Cheap to
+/// clone, and usable from any thread, inside a tokio runtime or not.
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    sender: mpsc::UnboundedSender<std::net::TcpStream>,
+}
+
+/// Why a [`Handoff`] could not take a connection. The connection is closed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HandoffError {
+    /// The server has shut down (or was dropped before it ran).
+    Stopped,
+    /// The socket could not be made non-blocking.
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for HandoffError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stopped => f.write_str("the server has stopped"),
+            Self::Io(e) => write!(f, "cannot make the socket non-blocking: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandoffError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            Self::Stopped => None,
+        }
+    }
+}
+
+impl Handoff {
+    /// Queues `stream`, a connected client, to be served like an accepted one: it counts
+    /// against the connection limit (and is closed past it), and shutdown waits for it.
+    ///
+    /// # Errors
+    ///
+    /// [`HandoffError::Stopped`] once the server has stopped accepting; [`HandoffError::Io`]
+    /// when the socket cannot be made non-blocking.
+    pub fn serve(&self, stream: std::net::TcpStream) -> Result<(), HandoffError> {
+        stream.set_nonblocking(true).map_err(HandoffError::Io)?;
+        self.sender.send(stream).map_err(|_| HandoffError::Stopped)
+    }
+}
+
+/// Where an accept loop's connections come from.
+#[derive(Debug)]
+enum Source {
+    /// A listening socket.
+    Listener(TcpListener),
+    /// Connections handed over through a [`Handoff`].
+    Handoff(mpsc::UnboundedReceiver<std::net::TcpStream>),
+}
+
+impl Source {
+    /// The next connection and its client's address; pends forever once no [`Handoff`] is
+    /// left, and pauses after a failed accept (out of descriptors, say) so as not to spin.
+    async fn next(&mut self) -> Option<(TcpStream, SocketAddr)> {
+        let accepted = match self {
+            Self::Listener(listener) => listener.accept().await,
+            Self::Handoff(handed) => match handed.recv().await {
+                Some(stream) => TcpStream::from_std(stream).and_then(|stream| {
+                    let client = stream.peer_addr()?;
+                    Ok((stream, client))
+                }),
+                None => std::future::pending().await,
+            },
+        };
+        match accepted {
+            Ok(accepted) => Some(accepted),
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                if matches!(self, Self::Listener(_)) {
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                }
+                None
+            }
+        }
+    }
+}
+
+/// One source of connections and what serves them.
 #[derive(Debug)]
 struct AcceptLoop {
-    listener: TcpListener,
+    source: Source,
     service: ConnService,
-    /// Shared by the listeners of one `serve` call.
+    /// Shared by the sources of one `serve` call.
     permits: Arc<Semaphore>,
     overload_response: Option<&'static [u8]>,
 }
@@ -207,7 +316,7 @@ struct AcceptLoop {
 impl AcceptLoop {
     async fn run(self, mut stopped: watch::Receiver<bool>, shutdown_timeout: Duration) {
         let Self {
-            listener,
+            mut source,
             service,
             permits,
             overload_response,
@@ -217,13 +326,9 @@ impl AcceptLoop {
             let (stream, client) = tokio::select! {
                 _ = async { stopped.wait_for(|stop| *stop).await.map(drop) } => break,
                 Some(_) = conns.join_next(), if !conns.is_empty() => continue,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
-                        continue;
-                    }
+                accepted = source.next() => match accepted {
+                    Some(accepted) => accepted,
+                    None => continue,
                 },
             };
             let Ok(permit) = permits.clone().try_acquire_owned() else {
@@ -277,7 +382,7 @@ impl AcceptLoop {
                 .instrument(span),
             );
         }
-        drop(listener);
+        drop(source);
         let drained = tokio::time::timeout(shutdown_timeout, async {
             while conns.join_next().await.is_some() {}
         });

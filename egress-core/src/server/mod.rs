@@ -15,7 +15,8 @@ pub use http::{
     HttpProxy, OVERLOADED, http_stack,
 };
 pub use listener::{
-    Accepted, ConnectionLimit, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Server,
+    Accepted, ConnectionLimit, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_TIMEOUT, Handoff,
+    HandoffError, Server,
 };
 pub use refuse::PolicyDenied;
 pub use sni::{Admit, RouteError, SniOptions, UpstreamPort, route, sni_stack};

@@ -502,3 +502,85 @@ async fn shutdown_deadline_closes_lingering_tunnels() {
     assert!(read_to_close(&mut client).await.is_empty());
     assert!(read_to_close(&mut upstream).await.is_empty());
 }
+
+/// A proxy whose only `[[sni]]` block listens nowhere and routes `www.example.com` to
+/// `listener`, with `extra` in that block.
+async fn handoff_proxy(listener: &TcpListener, extra: &str) -> Proxy {
+    let port = listener.local_addr().unwrap().port().to_string();
+    let text = config("127.0.0.1:0", &port, &["www.example.com"], extra)
+        .replace("listen = [\"127.0.0.1:0\"]", "listen = []");
+    Proxy::start(&text).await
+}
+
+/// A connection accepted by the test itself, as an embedding program would: the client end
+/// and the accepted end (a std stream, as handed over).
+async fn accepted_elsewhere() -> (TcpStream, std::net::TcpStream) {
+    let outside = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(outside.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (accepted, _) = outside.accept().await.unwrap();
+    (client, accepted.into_std().unwrap())
+}
+
+#[tokio::test]
+async fn a_block_without_addresses_serves_handed_over_connections() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = handoff_proxy(&listener, "").await;
+    assert!(
+        proxy.addrs.is_empty(),
+        "listen = [] bound {:?}",
+        proxy.addrs
+    );
+
+    let (mut client, accepted) = accepted_elsewhere().await;
+    proxy.handoffs[0].serve(accepted).unwrap();
+    client.write_all(hello::CURL).await.unwrap();
+    let (mut upstream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+    let mut got = vec![0; hello::CURL.len()];
+    upstream.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, hello::CURL);
+    upstream.write_all(b"reply").await.unwrap();
+    upstream.shutdown().await.unwrap();
+    client.shutdown().await.unwrap();
+    assert_eq!(read_to_close(&mut client).await, b"reply");
+}
+
+#[tokio::test]
+async fn handed_over_connections_count_against_the_limit() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = handoff_proxy(&listener, "max_connections = 1").await;
+
+    let (mut first, accepted) = accepted_elsewhere().await;
+    proxy.handoffs[0].serve(accepted).unwrap();
+    first.write_all(hello::CURL).await.unwrap();
+    let (mut upstream, _) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
+
+    let (mut second, accepted) = accepted_elsewhere().await;
+    proxy.handoffs[0].serve(accepted).unwrap();
+    let _ = second.write_all(hello::CURL).await;
+    assert!(read_to_close(&mut second).await.is_empty());
+
+    let mut got = vec![0; hello::CURL.len()];
+    upstream.read_exact(&mut got).await.unwrap();
+    first.write_all(b"still here").await.unwrap();
+    let mut got = [0; 10];
+    upstream.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"still here");
+}
+
+#[tokio::test]
+async fn handing_over_after_shutdown_is_refused_and_closes_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = handoff_proxy(&listener, "").await;
+    let handoff = proxy.handoffs[0].clone();
+    timeout(WAIT, proxy.stop()).await.unwrap().unwrap();
+
+    let (mut client, accepted) = accepted_elsewhere().await;
+    let error = handoff.serve(accepted).unwrap_err();
+    assert!(
+        matches!(error, egress_core::server::HandoffError::Stopped),
+        "{error:?}"
+    );
+    assert!(read_to_close(&mut client).await.is_empty());
+}

@@ -282,3 +282,66 @@ pub(crate) fn slice_mut<'a>(ptr: *mut u8, len: usize, what: &str) -> Result<&'a 
     // writable for that many bytes, and is not used by anything else during the call.
     Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_comes_back_as_a_result_code_with_its_message() {
+        let mut error: *mut egress_error = std::ptr::null_mut();
+        let code = call(&mut error, || panic!("boom at the boundary"));
+        assert_eq!(code, egress_result::EGRESS_PANIC);
+        let error = handle(error.cast_const(), "error").unwrap();
+        assert_eq!(error.code, egress_result::EGRESS_PANIC);
+        assert_eq!(
+            error.message.to_str().unwrap(),
+            "egress panicked: boom at the boundary"
+        );
+        free_handle(std::ptr::from_ref(error).cast_mut());
+
+        assert_eq!(
+            call_plain(|| panic!("{}", String::from("formatted"))),
+            egress_result::EGRESS_PANIC
+        );
+    }
+
+    #[test]
+    fn a_message_with_a_nul_is_cut_there() {
+        let error = egress_error::from(Failure::new(egress_result::EGRESS_IO, "before\0after"));
+        assert_eq!(error.message.to_str().unwrap(), "before");
+    }
+
+    #[test]
+    fn nothing_is_written_on_success_to_the_error_or_on_failure_to_outputs() {
+        let mut error: *mut egress_error = std::ptr::null_mut();
+        assert_eq!(call(&mut error, || Ok(())), egress_result::EGRESS_OK);
+        assert!(error.is_null());
+
+        let mut value = 7u32;
+        let code = call_plain(|| {
+            let value_out = out(&mut value, "value_out")?;
+            Err::<(), _>(Failure::invalid("fails before the write"))?;
+            value_out.write(1);
+            Ok(())
+        });
+        assert_eq!(code, egress_result::EGRESS_INVALID_PARAMETER);
+        assert_eq!(value, 7);
+    }
+
+    #[test]
+    fn buffers_are_checked_for_null_length_and_text() {
+        assert_eq!(slice::<u8>(std::ptr::null(), 0, "b").unwrap(), &[] as &[u8]);
+        let null = slice::<u8>(std::ptr::null(), 1, "b").unwrap_err();
+        assert_eq!(null.code, egress_result::EGRESS_NULL_PARAMETER);
+        let bytes = [0xffu8, 0xfe];
+        let bad = text(bytes.as_ptr().cast(), bytes.len(), "t").unwrap_err();
+        assert_eq!(bad.code, egress_result::EGRESS_INVALID_PARAMETER);
+        let huge = slice(bytes.as_ptr(), usize::MAX, "b").unwrap_err();
+        assert_eq!(huge.code, egress_result::EGRESS_INVALID_PARAMETER);
+        assert_eq!(
+            take_fd(-1, "fd").unwrap_err().code,
+            egress_result::EGRESS_INVALID_PARAMETER
+        );
+    }
+}

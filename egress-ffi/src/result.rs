@@ -122,3 +122,25 @@ pub(crate) fn from_u32(value: u32) -> Option<egress_result> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_and_has_a_message() {
+        let mut known = 0;
+        for value in 0..1000 {
+            if let Some(code) = from_u32(value) {
+                known += 1;
+                assert_eq!(code as u32, value);
+                let message = code.message();
+                assert!(message.ends_with('\0') && message.len() > 1, "{code:?}");
+            }
+        }
+        assert_eq!(
+            known, 23,
+            "a code was added: extend from_u32 and this count"
+        );
+    }
+}

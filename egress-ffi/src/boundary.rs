@@ -138,15 +138,22 @@ pub(crate) fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a
 /// The handle at `ptr`, shared.
 pub(crate) fn handle<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
     let ptr = NonNull::new(ptr.cast_mut()).ok_or_else(|| Failure::null(what))?;
+    if !ptr.is_aligned() {
+        return Err(Failure::invalid(format!("`{what}` is not aligned")));
+    }
     // SAFETY: the header says a handle argument is NULL or a live handle of this type made by
-    // its `_new` (by `into_handle`) and not yet freed; it is not NULL here, and shared
-    // access matches the thread-safety the header states for the function.
+    // its `_new` (by `into_handle`) and not yet freed (or, for option structs, a value the
+    // caller owns for the call); it is not NULL and is aligned here, and shared access
+    // matches the thread-safety the header states for the function.
     Ok(unsafe { ptr.as_ref() })
 }
 
 /// The handle at `ptr`, exclusive: the header says no other call may use it meanwhile.
 pub(crate) fn handle_mut<'a, T>(ptr: *mut T, what: &str) -> Result<&'a mut T, Failure> {
     let mut ptr = NonNull::new(ptr).ok_or_else(|| Failure::null(what))?;
+    if !ptr.is_aligned() {
+        return Err(Failure::invalid(format!("`{what}` is not aligned")));
+    }
     // SAFETY: as in `handle`, and the header states that this function must not run
     // concurrently with any other use of the handle, so the reference is unique.
     Ok(unsafe { ptr.as_mut() })

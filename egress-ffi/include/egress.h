@@ -332,8 +332,10 @@ typedef struct egress_relay_options {
 
 /*
  Called once when a relay started by `egress_runtime_relay` ends: `result` is `EGRESS_OK`
- or an `EGRESS_RELAY_*` code, `traffic` the bytes moved either way (also on failure), and
- `error` NULL on success or the reason, valid only during the call (do not free it).
+ or an `EGRESS_RELAY_*` code, `traffic` the bytes moved either way (also on failure, but
+ zero for `EGRESS_RELAY_CANCELLED`: a relay cut off by `egress_runtime_free` is not
+ counted), and `error` NULL on success or the reason, valid only during the call (do not
+ free it).
  Runs on an egress thread (or, for a relay cancelled by `egress_runtime_free`, on the
  thread freeing the runtime); it must not block for long and must not free the runtime.
  */
@@ -370,7 +372,8 @@ egress_result egress_error_code(const struct egress_error *error, egress_result 
 
 /*
  The bytes a failed relay moved before it failed. `EGRESS_NOT_FOUND` for an error that is
- not a relay's. Thread-safe.
+ not a relay's, and for `EGRESS_RELAY_CANCELLED` (a cancelled relay is not counted).
+ Thread-safe.
  */
 egress_result egress_error_traffic(const struct egress_error *error,
                                    struct egress_traffic *traffic_out);
@@ -444,7 +447,8 @@ egress_result egress_client_hello_alpn(const struct egress_client_hello *hello,
 
 /*
  The TLS versions the client offers, as wire values (0x0304 is TLS 1.3), from the
- supported_versions extension, or the legacy version alone without it. The array lives as
+ supported_versions extension without its GREASE values (RFC 8701), or the legacy version
+ alone without the extension. The array lives as
  long as the hello. Thread-safe.
  */
 egress_result egress_client_hello_versions(const struct egress_client_hello *hello,

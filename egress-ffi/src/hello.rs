@@ -180,7 +180,8 @@ pub extern "C" fn egress_client_hello_alpn(
 }
 
 /// The TLS versions the client offers, as wire values (0x0304 is TLS 1.3), from the
-/// supported_versions extension, or the legacy version alone without it. The array lives as
+/// supported_versions extension without its GREASE values (RFC 8701), or the legacy version
+/// alone without the extension. The array lives as
 /// long as the hello. Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn egress_client_hello_versions(

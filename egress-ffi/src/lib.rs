@@ -92,7 +92,8 @@ pub extern "C" fn egress_error_code(
 }
 
 /// The bytes a failed relay moved before it failed. `EGRESS_NOT_FOUND` for an error that is
-/// not a relay's. Thread-safe.
+/// not a relay's, and for `EGRESS_RELAY_CANCELLED` (a cancelled relay is not counted).
+/// Thread-safe.
 #[unsafe(no_mangle)]
 pub extern "C" fn egress_error_traffic(
     error: *const egress_error,

@@ -42,8 +42,10 @@ pub struct egress_relay_options {
 }
 
 /// Called once when a relay started by `egress_runtime_relay` ends: `result` is `EGRESS_OK`
-/// or an `EGRESS_RELAY_*` code, `traffic` the bytes moved either way (also on failure), and
-/// `error` NULL on success or the reason, valid only during the call (do not free it).
+/// or an `EGRESS_RELAY_*` code, `traffic` the bytes moved either way (also on failure, but
+/// zero for `EGRESS_RELAY_CANCELLED`: a relay cut off by `egress_runtime_free` is not
+/// counted), and `error` NULL on success or the reason, valid only during the call (do not
+/// free it).
 /// Runs on an egress thread (or, for a relay cancelled by `egress_runtime_free`, on the
 /// thread freeing the runtime); it must not block for long and must not free the runtime.
 pub type egress_relay_callback = Option<
@@ -213,8 +215,9 @@ pub extern "C" fn egress_runtime_relay(
     })
 }
 
-/// Calls a relay's callback once: with the outcome, or with `EGRESS_RELAY_CANCELLED` when
-/// the task is dropped first (its runtime was freed).
+/// Calls a relay's callback once: with the outcome, or with `EGRESS_RELAY_CANCELLED` and no
+/// byte counts when the task is dropped first (its runtime was freed; the relay's counts
+/// went with it).
 struct Completion {
     callback: extern "C" fn(*mut c_void, egress_result, egress_traffic, *const egress_error),
     userdata: SendPtr,

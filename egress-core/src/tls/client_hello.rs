@@ -2,7 +2,7 @@
 //! It reassembles the handshake message from any number of TLS records, checks every length
 //! itself, and uses tls-parser for the extension contents.
 
-use tls_parser::{TlsExtension, TlsMessage, TlsMessageHandshake};
+use tls_parser::TlsExtension;
 
 use super::Error;
 use crate::target::Name;
@@ -303,11 +303,13 @@ impl<'a> Cursor<'a> {
 struct Extension<'a> {
     kind: u16,
     data: &'a [u8],
+    /// The whole extension, type and length included, as tls-parser takes it.
+    wire: &'a [u8],
 }
 
 /// Our own strict walk of the ClientHello framing: every length must add up exactly.
-/// Returns the legacy version, the extensions block, and the extensions.
-fn walk(body: &[u8]) -> Result<(u16, &[u8], Vec<Extension<'_>>), Error> {
+/// Returns the legacy version and the extensions.
+fn walk(body: &[u8]) -> Result<(u16, Vec<Extension<'_>>), Error> {
     let mut c = Cursor(body);
     let legacy_version = c.u16("truncated version")?;
     c.take(32, "truncated random")?;
@@ -327,7 +329,7 @@ fn walk(body: &[u8]) -> Result<(u16, &[u8], Vec<Extension<'_>>), Error> {
     }
     c.take(comp_len, "truncated compression methods")?;
     if c.0.is_empty() {
-        return Ok((legacy_version, &[], Vec::new()));
+        return Ok((legacy_version, Vec::new()));
     }
     let ext_len = usize::from(c.u16("truncated extensions length")?);
     if ext_len != c.0.len() {
@@ -335,20 +337,21 @@ fn walk(body: &[u8]) -> Result<(u16, &[u8], Vec<Extension<'_>>), Error> {
             "extensions length does not match the hello length",
         ));
     }
-    let block = c.0;
     let mut extensions = Vec::new();
     while !c.0.is_empty() {
+        let start = c.0;
         let kind = c.u16("truncated extension header")?;
         let len = usize::from(c.u16("truncated extension header")?);
         let data = c.take(len, "extension longer than the extensions block")?;
-        extensions.push(Extension { kind, data });
+        let wire = &start[..4 + len];
+        extensions.push(Extension { kind, data, wire });
     }
     let mut kinds: Vec<u16> = extensions.iter().map(|e| e.kind).collect();
     kinds.sort_unstable();
     if let Some(w) = kinds.windows(2).find(|w| w[0] == w[1]) {
         return Err(Error::DuplicateExtension(w[0]));
     }
-    Ok((legacy_version, block, extensions))
+    Ok((legacy_version, extensions))
 }
 
 /// The 16-bit list length that opens an extension body.
@@ -365,25 +368,13 @@ fn is_grease(v: u16) -> bool {
 }
 
 /// Parses a complete handshake message (header included) that holds a ClientHello.
+///
+/// Our own walk checks all the framing (every length adds up, no extension twice); tls-parser
+/// then reads the contents of the three extensions egress routes on, and nothing else: the
+/// rest (cipher suites, key shares, ...) is the upstream's to judge, and parsing it cost most
+/// of the reader's time and allocations.
 fn parse(message: &[u8]) -> Result<ClientHello, Error> {
-    let (legacy_version, block, extensions) = walk(&message[HANDSHAKE_HEADER..])?;
-
-    // tls-parser reads the message; our walk above has already checked the lengths it
-    // tolerates, and the two must agree on what the extensions are.
-    let hello = match tls_parser::parse_tls_message_handshake(message) {
-        Ok(([], TlsMessage::Handshake(TlsMessageHandshake::ClientHello(hello)))) => hello,
-        _ => return Err(Error::Malformed("tls-parser rejects the ClientHello")),
-    };
-    if hello.version.0 != legacy_version || hello.ext.unwrap_or(&[]) != block {
-        return Err(Error::Malformed(
-            "tls-parser disagrees on the ClientHello framing",
-        ));
-    }
-    let parsed = match tls_parser::parse_tls_client_hello_extensions(block) {
-        Ok((rest, parsed)) if rest.is_empty() && parsed.len() == extensions.len() => parsed,
-        _ => return Err(Error::Malformed("bad extension contents")),
-    };
-
+    let (legacy_version, extensions) = walk(&message[HANDSHAKE_HEADER..])?;
     let mut out = ClientHello {
         server_name: None,
         alpn: Vec::new(),
@@ -391,8 +382,21 @@ fn parse(message: &[u8]) -> Result<ClientHello, Error> {
         ech: false,
         raw: Vec::new(),
     };
-    for (ext, parsed) in extensions.iter().zip(&parsed) {
-        match (ext.kind, parsed) {
+    for ext in &extensions {
+        if ext.kind == EXT_ENCRYPTED_CLIENT_HELLO {
+            out.ech = true;
+        }
+        if !matches!(
+            ext.kind,
+            EXT_SERVER_NAME | EXT_ALPN | EXT_SUPPORTED_VERSIONS
+        ) {
+            continue;
+        }
+        let parsed = match tls_parser::parse_tls_client_hello_extension(ext.wire) {
+            Ok(([], parsed)) => parsed,
+            _ => return Err(Error::Malformed("bad extension contents")),
+        };
+        match (ext.kind, &parsed) {
             (EXT_SERVER_NAME, TlsExtension::SNI(names)) => {
                 let encoded: usize = 2 + names.iter().map(|(_, n)| 3 + n.len()).sum::<usize>();
                 if encoded != ext.data.len() || list_len16(ext.data) != Some(encoded - 2) {
@@ -434,11 +438,7 @@ fn parse(message: &[u8]) -> Result<ClientHello, Error> {
                     .filter(|v| !is_grease(*v))
                     .collect();
             }
-            (EXT_SERVER_NAME | EXT_ALPN | EXT_SUPPORTED_VERSIONS, _) => {
-                return Err(Error::Malformed("bad extension contents"));
-            }
-            (EXT_ENCRYPTED_CLIENT_HELLO, _) => out.ech = true,
-            _ => {}
+            _ => return Err(Error::Malformed("bad extension contents")),
         }
     }
     Ok(out)

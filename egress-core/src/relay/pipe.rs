@@ -128,13 +128,22 @@ impl PipePool {
         Ok(pipe)
     }
 
-    /// Takes back a pipe. An empty one is kept while the pool has room and reservations
-    /// could use it; one still holding bytes is closed.
+    /// An idle pipe from the pool, if one is there: no syscall either way.
+    fn take_idle(&self) -> Option<Pipe> {
+        let mut state = self.lock();
+        let pipe = state.idle.pop()?;
+        state.in_use += 1;
+        Some(pipe)
+    }
+
+    /// Takes back a pipe. An empty one is kept while the pool has room; one still holding
+    /// bytes is closed. Pipes are made only when none is idle, by a tunnel within its
+    /// reservation, so live pipes never pass the maximum: idle ones outlive the tunnels that
+    /// made them, and a short tunnel after them makes none.
     fn give_back(&self, pipe: Pipe, empty: bool) {
         let mut state = self.lock();
         state.in_use -= 1;
-        let room = state.reserved.saturating_sub(state.in_use).min(MAX_IDLE);
-        if empty && state.idle.len() < room {
+        if empty && state.idle.len() < MAX_IDLE.min(self.max_pipes) {
             state.idle.push(pipe);
         }
     }
@@ -154,6 +163,10 @@ impl super::tcp::Conduits for Reservation {
         self.pool.take()
     }
 
+    fn take_at_hand(&self) -> Option<Pipe> {
+        self.pool.take_idle()
+    }
+
     fn give_back(&self, pipe: Pipe, empty: bool) {
         self.pool.give_back(pipe, empty);
     }
@@ -161,11 +174,7 @@ impl super::tcp::Conduits for Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let mut state = self.pool.lock();
-        state.reserved -= 2;
-        // Keep only as many idle pipes as the remaining reservations could use.
-        let room = state.reserved.saturating_sub(state.in_use).min(MAX_IDLE);
-        state.idle.truncate(room);
+        self.pool.lock().reserved -= 2;
     }
 }
 

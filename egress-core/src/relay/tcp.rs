@@ -31,6 +31,9 @@ pub(super) trait Conduit {
 pub(super) trait Conduits {
     type Conduit: Conduit;
     fn take(&self) -> io::Result<Self::Conduit>;
+    /// A conduit that costs no syscall to take or to give back (a pooled pipe, a buffer),
+    /// if there is one: it is taken on readiness alone, without peeking first.
+    fn take_at_hand(&self) -> Option<Self::Conduit>;
     /// `empty` says whether the conduit holds no bytes (whether it may be reused).
     fn give_back(&self, conduit: Self::Conduit, empty: bool);
 }
@@ -58,6 +61,10 @@ impl Conduits for Buffers {
 
     fn take(&self) -> io::Result<Buffer> {
         Ok(Buffer(Vec::with_capacity(self.0.max(1))))
+    }
+
+    fn take_at_hand(&self) -> Option<Buffer> {
+        self.take().ok()
     }
 
     fn give_back(&self, _: Buffer, _: bool) {}
@@ -145,11 +152,17 @@ impl<'a, S: Conduits> Direction<'a, S> {
     }
 
     /// With the conduit empty: fills it from the source, passes EOF on, or hands the
-    /// conduit back and waits while the source is quiet. Without a conduit, a conduit is
-    /// taken only once a peek shows a byte (or EOF) waiting: readiness alone can be stale.
+    /// conduit back and waits while the source is quiet. Without a conduit, one at hand (a
+    /// pooled pipe, a buffer) is taken on readiness alone: if the readiness was stale, the
+    /// fill's would-block clears it and the conduit goes straight back, no syscall spent.
+    /// A conduit that would cost a new pipe is taken only once a peek shows a byte (or EOF)
+    /// waiting, so a tunnel whose first byte has not come creates no pipe.
     fn poll_fill(&mut self, cx: &mut Context<'_>, src: &TcpStream) -> Poll<Result<(), ErrorKind>> {
         let src_side = self.src;
         let src_err = |e| ErrorKind::Io(src_side, e);
+        if self.conduit.is_none() && src.poll_read_ready(cx).map_err(src_err)?.is_ready() {
+            self.conduit = self.source.take_at_hand();
+        }
         let conduit = match &mut self.conduit {
             Some(conduit) => {
                 if src.poll_read_ready(cx).map_err(src_err)?.is_pending() {

@@ -34,6 +34,35 @@ async fn no_pipe_before_first_byte() {
     stream_and_close(tunnel, 3150, 64 * 1024).await;
 }
 
+/// Drained pipes outlive the tunnel that made them: tunnels one after another, as a
+/// lightly loaded proxy sees them, make their pipes once, not once each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn later_tunnels_reuse_the_pipes_of_earlier_ones() {
+    let pool = Arc::new(PipePool::new(4, PIPE_SIZE));
+    let mut made = None;
+    for seed in [3300, 3310, 3320] {
+        let mut tunnel = Tunnel::start(Kind::Splice, &[], with_pool(&pool)).await;
+        hello(&mut tunnel, seed).await;
+        stream_and_close(tunnel, seed, 256 * 1024).await;
+        let stats = wait_for(&pool, "the tunnel's end", |s| s.splicing == 0).await;
+        check_quiescent(&stats, 4);
+        let live = *made.get_or_insert(stats.live);
+        assert!(live > 0, "no pipe was ever made: {}", show_stats(&stats));
+        assert_eq!(
+            stats.live,
+            live,
+            "a later tunnel made pipes: {}",
+            show_stats(&stats)
+        );
+        assert_eq!(
+            stats.idle,
+            live,
+            "pipes not kept for reuse: {}",
+            show_stats(&stats)
+        );
+    }
+}
+
 /// An idle tunnel holds no pipe. Before its first byte it holds its reservation but no
 /// pipe is in use; after data both ways, each fully read, its pipes go back (`in_use`
 /// drops to 0 while the relay runs) and stay back while it is idle; then data flows

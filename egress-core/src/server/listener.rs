@@ -50,15 +50,25 @@ impl Accepted {
     /// When the socket's addresses cannot be read or `TCP_NODELAY` cannot be set.
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
         let client = stream.peer_addr()?;
-        Self::from_accept(stream, client)
+        Self::from_accept(stream, client, None)
     }
 
-    /// Wraps a stream just accepted from `client` (as `accept` reported it).
-    fn from_accept(stream: TcpStream, client: SocketAddr) -> std::io::Result<Self> {
+    /// Wraps a stream just accepted from `client` (as `accept` reported it) on a listener
+    /// bound to `listening`, when that is a specific address: then it is the connection's
+    /// local address too, and the kernel need not be asked.
+    fn from_accept(
+        stream: TcpStream,
+        client: SocketAddr,
+        listening: Option<SocketAddr>,
+    ) -> std::io::Result<Self> {
         stream.set_nodelay(true)?;
+        let local = match listening {
+            Some(addr) => addr,
+            None => stream.local_addr()?,
+        };
         Ok(Self {
             client,
-            local: stream.local_addr()?,
+            local,
             stream,
             accepted_at: Instant::now(),
         })
@@ -321,6 +331,15 @@ impl AcceptLoop {
             permits,
             overload_response,
         } = self;
+        // A listener on a wildcard address (0.0.0.0:443) accepts on many local addresses;
+        // one on a specific address accepts on that one only.
+        let listening = match &source {
+            Source::Listener(listener) => listener
+                .local_addr()
+                .ok()
+                .filter(|addr| !addr.ip().is_unspecified()),
+            Source::Handoff(_) => None,
+        };
         let mut conns = JoinSet::new();
         loop {
             let (stream, client) = tokio::select! {
@@ -346,7 +365,7 @@ impl AcceptLoop {
                 }
                 continue;
             };
-            let conn = match Accepted::from_accept(stream, client) {
+            let conn = match Accepted::from_accept(stream, client, listening) {
                 Ok(conn) => conn,
                 Err(e) => {
                     tracing::debug!(error = %e, "accepted socket unusable");

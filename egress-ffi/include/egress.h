@@ -325,7 +325,8 @@ typedef struct egress_relay_options {
   uint64_t idle_timeout_ms;
   /*
    Use splice(2) when a pipe pair is free in the process-wide budget (512 pipes of
-   64 KiB); false always uses the userspace copy. Default: true.
+   64 KiB unless `egress_relay_set_pipe_budget` says otherwise); false always uses the
+   userspace copy. Default: true.
    */
   bool splice;
 } egress_relay_options;
@@ -639,6 +640,21 @@ egress_result egress_proxy_stop(const struct egress_proxy *proxy);
  no-op. Not thread-safe: no other call may use the proxy meanwhile.
  */
 void egress_proxy_free(struct egress_proxy *proxy);
+
+/*
+ Sets the pipe budget of the relays started from now on: at most `max_pipes` pipes at
+ once (two per splicing tunnel; past that, tunnels use the userspace copy), each of
+ `pipe_size` bytes. 0 for either keeps its default: 512 pipes, 64 KiB. Relays already
+ running keep the budget they started with, so call it before the first relay.
+
+ An unprivileged process may hold pipes totalling `/proc/sys/fs/pipe-user-pages-soft`
+ pages (16384 by default, shared with the user's other processes): keep
+ `max_pipes * pipe_size` well under that. `EGRESS_INVALID_PARAMETER` when `max_pipes` is 1
+ or `pipe_size` is outside 4096 to 1048576. Thread-safe.
+ */
+egress_result egress_relay_set_pipe_budget(size_t max_pipes,
+                                           size_t pipe_size,
+                                           struct egress_error **error_out);
 
 /*
  Relays between two connected TCP sockets until both directions have closed, on the

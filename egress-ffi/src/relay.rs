@@ -4,12 +4,12 @@
 
 use std::ffi::{c_int, c_void};
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use egress_core::relay::{
-    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, ErrorKind, PipePool,
-    RelayConfig, Side,
+    self, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, ErrorKind, MAX_PIPE_SIZE,
+    MIN_PIPE_SIZE, PipePool, RelayConfig, Side,
 };
 use rustix::net::SocketType;
 use rustix::net::sockopt::socket_type;
@@ -37,7 +37,8 @@ pub struct egress_relay_options {
     /// default, one hour.
     pub idle_timeout_ms: u64,
     /// Use splice(2) when a pipe pair is free in the process-wide budget (512 pipes of
-    /// 64 KiB); false always uses the userspace copy. Default: true.
+    /// 64 KiB unless `egress_relay_set_pipe_budget` says otherwise); false always uses the
+    /// userspace copy. Default: true.
     pub splice: bool,
 }
 
@@ -57,12 +58,58 @@ pub type egress_relay_callback = Option<
     ),
 >;
 
-/// The pipe budget shared by every relay of the process.
+/// The pipe budget shared by the relays of the process: made with the defaults on first
+/// use, replaced by `egress_relay_set_pipe_budget`.
+static PIPES: Mutex<Option<Arc<PipePool>>> = Mutex::new(None);
+
 fn pipes() -> Arc<PipePool> {
-    static PIPES: OnceLock<Arc<PipePool>> = OnceLock::new();
     PIPES
-        .get_or_init(|| Arc::new(PipePool::new(DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE)))
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(|| Arc::new(PipePool::new(DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE)))
         .clone()
+}
+
+/// Sets the pipe budget of the relays started from now on: at most `max_pipes` pipes at
+/// once (two per splicing tunnel; past that, tunnels use the userspace copy), each of
+/// `pipe_size` bytes. 0 for either keeps its default: 512 pipes, 64 KiB. Relays already
+/// running keep the budget they started with, so call it before the first relay.
+///
+/// An unprivileged process may hold pipes totalling `/proc/sys/fs/pipe-user-pages-soft`
+/// pages (16384 by default, shared with the user's other processes): keep
+/// `max_pipes * pipe_size` well under that. `EGRESS_INVALID_PARAMETER` when `max_pipes` is 1
+/// or `pipe_size` is outside 4096 to 1048576. Thread-safe.
+#[unsafe(no_mangle)]
+pub extern "C" fn egress_relay_set_pipe_budget(
+    max_pipes: usize,
+    pipe_size: usize,
+    error_out: *mut *mut egress_error,
+) -> egress_result {
+    call(error_out, || {
+        let max_pipes = if max_pipes == 0 {
+            DEFAULT_MAX_PIPES
+        } else {
+            max_pipes
+        };
+        let pipe_size = if pipe_size == 0 {
+            DEFAULT_PIPE_SIZE
+        } else {
+            pipe_size
+        };
+        if max_pipes < 2 {
+            return Err(Failure::invalid(
+                "`max_pipes` must be at least 2 (one tunnel); use `splice = false` to never splice",
+            ));
+        }
+        if !(MIN_PIPE_SIZE..=MAX_PIPE_SIZE).contains(&pipe_size) {
+            return Err(Failure::invalid(format!(
+                "`pipe_size` must be from {MIN_PIPE_SIZE} to {MAX_PIPE_SIZE}"
+            )));
+        }
+        let pool = Arc::new(PipePool::new(max_pipes, pipe_size));
+        *PIPES.lock().unwrap_or_else(PoisonError::into_inner) = Some(pool);
+        Ok(())
+    })
 }
 
 fn relay_config(options: *const egress_relay_options) -> Result<RelayConfig, Failure> {

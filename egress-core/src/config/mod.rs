@@ -40,8 +40,8 @@ use crate::http::{
     DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_HEADERS, DEFAULT_MAX_REQUEST_LINE, HeadLimits,
 };
 use crate::relay::{
-    DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, PipePool,
-    RelayConfig,
+    DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE,
+    MAX_PIPE_SIZE, MIN_PIPE_SIZE, PipePool, RelayConfig,
 };
 use crate::resolve::{HickoryResolver, IpFamily, Resolve, ResolverConfig};
 use crate::server::{
@@ -61,10 +61,6 @@ const MIN_CLIENT_HELLO_BYTES: usize = 512;
 /// Largest accepted `client_hello_max_bytes`: a hello is at most one 2^24 handshake message,
 /// but nothing real needs more than this.
 const MAX_CLIENT_HELLO_BYTES: usize = 1 << 20;
-/// Smallest and largest accepted `pipe_size`: one page, and the kernel's default
-/// `/proc/sys/fs/pipe-max-size` for unprivileged processes.
-const MIN_PIPE_SIZE: usize = 4096;
-const MAX_PIPE_SIZE: usize = 1 << 20;
 /// Port of a nameserver given without one.
 const DNS_PORT: u16 = 53;
 

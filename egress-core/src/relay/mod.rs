@@ -18,7 +18,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
-pub use pipe::{DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, PipePool, PipeStats};
+pub use pipe::{
+    DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, MAX_PIPE_SIZE, MIN_PIPE_SIZE, PipePool, PipeStats,
+};
 
 /// Default time a tunnel may carry no bytes in either direction before it is closed, like
 /// nginx's `proxy_timeout` for long-lived streams.

@@ -18,6 +18,12 @@ pub const DEFAULT_MAX_PIPES: usize = 512;
 /// Default pipe capacity in bytes (the kernel's default, 16 pages).
 pub const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
 
+/// Smallest and largest pipe size a pool should be given: one page, and the kernel's default
+/// `/proc/sys/fs/pipe-max-size` for unprivileged processes.
+pub const MIN_PIPE_SIZE: usize = 4096;
+/// See [`MIN_PIPE_SIZE`].
+pub const MAX_PIPE_SIZE: usize = 1 << 20;
+
 /// Most drained pipes kept for reuse.
 const MAX_IDLE: usize = 64;
 

@@ -579,6 +579,32 @@ static void test_blocking_transfers(const uint8_t *hello, size_t hello_len) {
     }
 }
 
+static void test_pipe_budget(void) {
+    section("egress_relay_set_pipe_budget: bad sizes, a tiny budget, back to the defaults");
+    egress_error *error = SENTINEL;
+    CHECK_RC(egress_relay_set_pipe_budget(1, 0, &error), EGRESS_INVALID_PARAMETER);
+    CHECK_ERROR(error, EGRESS_INVALID_PARAMETER);
+    error = SENTINEL;
+    CHECK_RC(egress_relay_set_pipe_budget(0, 4095, &error), EGRESS_INVALID_PARAMETER);
+    CHECK_ERROR(error, EGRESS_INVALID_PARAMETER);
+    CHECK_RC(egress_relay_set_pipe_budget(0, (1 << 20) + 1, NULL), EGRESS_INVALID_PARAMETER);
+
+    /* One tunnel's worth of one-page pipes: a relay still moves every byte through them. */
+    error = SENTINEL;
+    CHECK_RC(egress_relay_set_pipe_budget(2, 4096, &error), EGRESS_OK);
+    CHECK(error == SENTINEL);
+    struct ends e = new_ends();
+    struct relay_call call;
+    relay_start(&call, &e, NULL, 0, NULL);
+    pump(&e, NULL, 0, 1 * MIB, 1 * MIB, 0, 30000);
+    relay_join(&call, 10000);
+    CHECK_RC(call.rc, EGRESS_OK);
+    CHECK_U64(call.traffic.client_to_upstream, 1 * MIB);
+    CHECK_U64(call.traffic.upstream_to_client, 1 * MIB);
+    check_closed(&e);
+    CHECK_RC(egress_relay_set_pipe_budget(0, 0, NULL), EGRESS_OK);
+}
+
 static void test_runtime_transfers(const uint8_t *hello, size_t hello_len) {
     section("runtime relay: data both ways, callback from another thread");
     egress_runtime *runtime = new_runtime(2);
@@ -832,6 +858,7 @@ void test_relay(void) {
 
     test_argument_errors();
     test_blocking_transfers(hello, hello_len);
+    test_pipe_budget();
     test_runtime_transfers(hello, hello_len);
     test_idle_timeouts();
     test_resets();

@@ -609,6 +609,43 @@ func TestRelayBlocking(t *testing.T) {
 	}
 }
 
+func TestPipeBudget(t *testing.T) {
+	for _, bad := range [][2]int{{1, 0}, {0, 4095}, {0, 1<<20 + 1}, {-1, 0}} {
+		wantCode(t, SetPipeBudget(bad[0], bad[1]), InvalidParameter)
+	}
+	// One tunnel's worth of one-page pipes: every byte still gets through.
+	if err := SetPipeBudget(2, 4096); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := SetPipeBudget(0, 0); err != nil {
+			t.Error(err)
+		}
+	}()
+	clientApp, client := tcpPair(t)
+	upApp, upstream := tcpPair(t)
+	up, down := pattern(3, mib+7), pattern(4, mib+9)
+	done := make(chan error, 1)
+	go func() {
+		tr, err := Relay(client, upstream, nil, nil)
+		if err == nil && tr != (Traffic{uint64(len(up)), uint64(len(down))}) {
+			err = fmt.Errorf("traffic %+v", tr)
+		}
+		done <- err
+	}()
+	if err := exchange(clientApp, upApp, nil, up, down); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Relay did not return")
+	}
+}
+
 func TestRelayErrors(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		clientApp, client := tcpPair(t)

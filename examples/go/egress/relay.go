@@ -83,6 +83,18 @@ func Relay(client, upstream *net.TCPConn, prefix []byte, opts *RelayOptions) (Tr
 	return traffic(t), newError(code, cerr)
 }
 
+// SetPipeBudget sets the splice pipe budget of the relays started from now on: at most
+// maxPipes pipes at once (two per splicing tunnel; past that, tunnels copy), each of
+// pipeSize bytes; 0 keeps a default (512 pipes, 64 KiB). Relays already running keep their
+// budget, so call it before the first relay.
+func SetPipeBudget(maxPipes, pipeSize int) error {
+	if maxPipes < 0 || pipeSize < 0 {
+		return &Error{Code: InvalidParameter, Message: "negative pipe budget"}
+	}
+	var cerr *C.egress_error
+	return newError(C.egress_relay_set_pipe_budget(C.size_t(maxPipes), C.size_t(pipeSize), &cerr), cerr)
+}
+
 func traffic(t C.egress_traffic) Traffic {
 	return Traffic{ClientToUpstream: uint64(t.client_to_upstream), UpstreamToClient: uint64(t.upstream_to_client)}
 }

@@ -40,8 +40,8 @@ use crate::http::{
     DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_HEADERS, DEFAULT_MAX_REQUEST_LINE, HeadLimits,
 };
 use crate::relay::{
-    DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE,
-    MAX_PIPE_SIZE, MIN_PIPE_SIZE, PipePool, RelayConfig,
+    DEFAULT_BUFFER_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_PIPES, DEFAULT_PIPE_SIZE, MAX_PIPE_SIZE,
+    MIN_PIPE_SIZE, PipePool, RelayConfig,
 };
 use crate::resolve::{HickoryResolver, IpFamily, Resolve, ResolverConfig};
 use crate::server::{

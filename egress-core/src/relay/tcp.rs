@@ -154,9 +154,10 @@ impl<'a, S: Conduits> Direction<'a, S> {
     /// With the conduit empty: fills it from the source, passes EOF on, or hands the
     /// conduit back and waits while the source is quiet. Without a conduit, one at hand (a
     /// pooled pipe, a buffer) is taken on readiness alone: if the readiness was stale, the
-    /// fill's would-block clears it and the conduit goes straight back, no syscall spent.
-    /// A conduit that would cost a new pipe is taken only once a peek shows a byte (or EOF)
-    /// waiting, so a tunnel whose first byte has not come creates no pipe.
+    /// fill's would-block (one syscall, as a peek would have been) clears it and the conduit
+    /// goes straight back. A conduit that would cost a new pipe is taken only once a peek
+    /// shows a byte (or EOF) waiting, so a tunnel whose first byte has not come creates no
+    /// pipe.
     fn poll_fill(&mut self, cx: &mut Context<'_>, src: &TcpStream) -> Poll<Result<(), ErrorKind>> {
         let src_side = self.src;
         let src_err = |e| ErrorKind::Io(src_side, e);

@@ -1,6 +1,6 @@
 //! The sans-IO ClientHello reader: bytes in, need-more / done / error out.
 //! It reassembles the handshake message from any number of TLS records, checks every length
-//! itself, and uses tls-parser for the extension contents.
+//! itself, and uses tls-parser for the contents of the extensions it routes on.
 
 use tls_parser::TlsExtension;
 

@@ -962,6 +962,25 @@ fn malformed_extension_followed_by_a_server_name() {
     c.finish();
 }
 
+/// Only the extensions egress routes on are parsed: broken contents in any other (here a
+/// supported_groups list whose length byte stands alone, and a key_share of one byte) are the
+/// upstream's to refuse, as long as the framing around them holds.
+#[test]
+fn contents_of_extensions_not_routed_on_are_not_judged() {
+    let b = HelloBuilder::with_sni(b"good.example")
+        .ext(0x000a, vec![0xff])
+        .ext(0x0033, vec![0x01]);
+    let hello = check_ok(
+        "broken supported_groups and key_share",
+        &b.handshake(),
+        DEFAULT,
+    );
+    assert_eq!(
+        hello.server_name().map(|n| n.as_str()),
+        Some("good.example")
+    );
+}
+
 #[test]
 fn duplicate_extensions() {
     let mut c = Cases::new();

@@ -98,7 +98,7 @@ pub extern "C" fn egress_relay_set_pipe_budget(
         };
         if max_pipes < 2 {
             return Err(Failure::invalid(
-                "`max_pipes` must be at least 2 (one tunnel); use `splice = false` to never splice",
+                "`max_pipes` must be at least 2 (one tunnel); set `egress_relay_options.splice` to false to never splice",
             ));
         }
         if !(MIN_PIPE_SIZE..=MAX_PIPE_SIZE).contains(&pipe_size) {
